@@ -1,0 +1,206 @@
+"""One frozen settings object, built from a TOML file plus ``CALLCENTER_<SECTION>_<KEY>``
+environment overrides (for example ``CALLCENTER_AMI_HOST``). Environment wins over the file.
+
+Every value is checked when the settings are built, so a bad configuration fails at start-up
+with the offending key and the reason (:class:`~callcenter.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callcenter.errors import ConfigError
+
+ENV_PREFIX = "CALLCENTER_"
+
+# The AMI events the call model consumes. Everything else is filtered out at the source with
+# the AMI ``Filter`` action (and the matching ``eventfilter`` lines in dialplans/manager.conf),
+# so Asterisk never even sends the VarSet/Newexten/CEL noise that is half of all traffic.
+DEFAULT_AMI_EVENTS = (
+    "Newchannel",
+    "NewCallerid",
+    "Newstate",
+    "Hangup",
+    "DialBegin",
+    "DialEnd",
+    "BridgeEnter",
+    "BridgeLeave",
+    "LocalBridge",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberStatus",
+    "QueueMemberPause",
+    "QueueMemberPenalty",
+    "BlindTransfer",
+    "AttendedTransfer",
+    "OriginateResponse",
+    "FullyBooted",
+    "Shutdown",
+    "VarSet:MIXMONITOR_FILENAME",
+)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Secure cookies need HTTPS in front of us (a reverse proxy); off for the local demo.
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    path: str = "var/callcenter.db"
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    secret: str = ""
+    # Reconnect backoff: first retry after reconnect_min_s, doubling up to reconnect_max_s.
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    # Dead-peer detection: a Ping every ping_interval_s must be answered within ping_timeout_s.
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 5.0
+    action_timeout_s: float = 10.0
+    # Source-side filter. "Event" keeps that event; "VarSet:NAME" keeps VarSet of variable NAME.
+    # An empty list disables filtering (Asterisk then sends everything).
+    events: tuple[str, ...] = DEFAULT_AMI_EVENTS
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    # Where numbers without a country code are dialled: "030 1234567" is read as +4930 1234567.
+    default_region: str = "DE"
+    # Delete call recordings (and their -in/-out legs) older than this many days; 0 keeps them.
+    recordings_retention_days: int = 0
+    # How often the retention job runs.
+    retention_interval_s: float = 3600.0
+    # If set, recording files are only ever deleted inside this folder (others are reported).
+    recordings_dir: str = ""
+    # Largest CSV accepted by POST /api/import/customers.
+    import_max_mb: int = 256
+
+    def __post_init__(self) -> None:
+        if self.recordings_retention_days < 0:
+            raise ConfigError("crm.recordings_retention_days", "must be 0 (keep) or more days")
+        if self.import_max_mb < 1:
+            raise ConfigError("crm.import_max_mb", "must be at least 1")
+        if self.retention_interval_s < 1:
+            raise ConfigError("crm.retention_interval_s", "must be at least 1 second")
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: HttpSettings = field(default_factory=HttpSettings)
+    db: DbSettings = field(default_factory=DbSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    crm: CrmSettings = field(default_factory=CrmSettings)
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read ``path`` (if given; a missing file is an error) and apply ``environ`` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError("--config", f"file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from exc
+    return settings_from_mapping(raw, environ)
+
+
+def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    sections: dict[str, Any] = {}
+    known = typing.get_type_hints(Settings)
+    for name in raw:
+        if name not in known:
+            raise ConfigError(name, f"unknown section (known: {', '.join(sorted(known))})")
+    for name, section_cls in known.items():
+        table = raw.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(name, "must be a table")
+        sections[name] = _build_section(name, section_cls, table, environ)
+    return Settings(**sections)
+
+
+def _build_section(
+    section: str, cls: type, table: Mapping[str, Any], environ: Mapping[str, str]
+) -> Any:
+    fields = typing.get_type_hints(cls)
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"{section}.{key}", "unknown setting")
+    values: dict[str, Any] = {}
+    for key, target in fields.items():
+        env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+        if env_name in environ:
+            values[key] = _coerce(env_name, target, environ[env_name], from_env=True)
+        elif key in table:
+            values[key] = _coerce(f"{section}.{key}", target, table[key], from_env=False)
+    return cls(**values)
+
+
+def _coerce(key: str, target: Any, value: Any, *, from_env: bool) -> Any:
+    origin = typing.get_origin(target)
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    if target is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            result = value
+        elif from_env and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            result = int(value)
+        else:
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        if key.lower().endswith("port") and not 0 <= result <= 65535:
+            raise ConfigError(key, f"port out of range 0-65535: {result}")
+        return result
+    if target is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            result_f = float(value) if from_env or isinstance(value, int | float) else None
+        except ValueError:
+            result_f = None
+        if result_f is None or result_f < 0:
+            raise ConfigError(key, f"expected a non-negative number, got {value!r}")
+        return result_f
+    if target is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    if origin is tuple:
+        if from_env and isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise ConfigError(key, f"expected a list of strings, got {value!r}")
+    if isinstance(target, types.UnionType):  # pragma: no cover - no optional settings yet
+        raise ConfigError(key, "unsupported setting type")
+    raise ConfigError(key, f"unsupported setting type {target!r}")  # pragma: no cover

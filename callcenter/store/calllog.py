@@ -1,0 +1,294 @@
+"""The automatic call log: persisting finished calls and reading them back, filtered and paged.
+
+Invariant: a call is logged at most once, whatever happens upstream (a duplicated
+``CallFinished`` after an AMI resync, the same capture replayed twice, a server restart).
+``call_id`` is the primary key and inserts use ``ON CONFLICT (call_id) DO NOTHING``, so the
+first record of a call wins and later ones are ignored without an error.
+
+Rows come back as dicts in exactly the :meth:`CallRecord.to_dict` shape (the public JSON of
+``GET /api/calls``). Pages are ordered by ``started_at`` descending, then ``call_id``; a page
+hands back the key of its last row, from which the next page continues (keyset paging: stable
+while new calls are being logged, and as fast for page 1000 as for page 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from callcenter.errors import NotFoundError, StoreError
+from callcenter.model.records import CallRecord, Direction, Outcome
+from callcenter.store.database import Database
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+_COLUMNS = (
+    "call_id",
+    "direction",
+    "caller_number",
+    "caller_name",
+    "called_number",
+    "queue",
+    "agents_offered",
+    "agent",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "wait_s",
+    "talk_s",
+    "outcome",
+    "hangup_by",
+    "transfers",
+    "recording",
+)
+_COLUMN_LIST = ", ".join(_COLUMNS)
+_INSERT = (
+    f"INSERT INTO call_log ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (call_id) DO NOTHING"
+)
+
+
+def time_key(moment: datetime) -> str:
+    """A timestamp as stored: ISO 8601 UTC, whole seconds, ``Z``. Naive means UTC.
+
+    Stored times have whole seconds, so a bound with a fraction is rounded up: for an
+    inclusive lower bound and an exclusive upper bound that selects exactly the same rows.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Position after the last row of a page: its ``started_at`` (stored form) and call id."""
+
+    started_at: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Filters for :meth:`CallLog.query`. All given filters must hold (AND).
+
+    ``started_from`` is inclusive, ``started_to`` exclusive. ``number`` matches the caller or
+    the called number exactly. ``agent`` is the interface that talked (e.g. ``PJSIP/2001``).
+    """
+
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    number: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    outcome: Outcome | None = None
+    direction: Direction | None = None
+    limit: int = DEFAULT_PAGE
+    after: PageKey | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE}, got {self.limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    items: list[dict[str, Any]]
+    total: int
+    """How many calls match the filters in all (not only after ``after``)."""
+    next_key: PageKey | None
+    """Where the next page starts, or None when this page is the last."""
+
+
+def _row_values(record: CallRecord) -> tuple[Any, ...]:
+    data = record.to_dict()
+    data["agents_offered"] = json.dumps(data["agents_offered"], ensure_ascii=False)
+    data["transfers"] = json.dumps(data["transfers"], ensure_ascii=False)
+    return tuple(data[column] for column in _COLUMNS)
+
+
+def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    data["agents_offered"] = json.loads(data["agents_offered"])
+    data["transfers"] = json.loads(data["transfers"])
+    return data
+
+
+def _where(query: CallQuery) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.started_from is not None:
+        clauses.append("started_at >= ?")
+        params.append(time_key(query.started_from))
+    if query.started_to is not None:
+        clauses.append("started_at < ?")
+        params.append(time_key(query.started_to))
+    if query.number is not None:
+        clauses.append("(caller_number = ? OR called_number = ?)")
+        params += [query.number, query.number]
+    for column, value in (
+        ("agent", query.agent),
+        ("queue", query.queue),
+        ("outcome", query.outcome.value if query.outcome else None),
+        ("direction", query.direction.value if query.direction else None),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return clauses, params
+
+
+class CallLog:
+    """Repository of finished calls."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, record: CallRecord) -> bool:
+        """Persist one call; False if a call with this id was already logged."""
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(_INSERT, _row_values(record)) as cursor,
+        ):
+            return cursor.rowcount == 1
+
+    async def add_many(self, records: Iterable[CallRecord]) -> int:
+        """Persist a batch in one transaction (all or nothing); returns how many were new."""
+        rows = [_row_values(record) for record in records]
+        if not rows:
+            return 0
+        async with self._db.transaction() as conn:
+            before = conn.total_changes
+            await conn.executemany(_INSERT, rows)
+            return conn.total_changes - before
+
+    async def get(self, call_id: str) -> dict[str, Any]:
+        async with (
+            self._db.reading() as conn,
+            conn.execute(
+                f"SELECT {_COLUMN_LIST} FROM call_log WHERE call_id = ?", (call_id,)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no call {call_id!r}")
+        return _row_dict(row)
+
+    async def query(self, query: CallQuery) -> CallPage:
+        clauses, params = _where(query)
+        count_sql = "SELECT COUNT(*) FROM call_log"
+        if clauses:
+            count_sql += " WHERE " + " AND ".join(clauses)
+        page_clauses, page_params = list(clauses), list(params)
+        if query.after is not None:
+            page_clauses.append("(started_at < ? OR (started_at = ? AND call_id > ?))")
+            page_params += [query.after.started_at, query.after.started_at, query.after.call_id]
+        page_sql = f"SELECT {_COLUMN_LIST} FROM call_log"
+        if page_clauses:
+            page_sql += " WHERE " + " AND ".join(page_clauses)
+        # One row more than asked tells whether another page follows.
+        page_sql += " ORDER BY started_at DESC, call_id ASC LIMIT ?"
+        page_params.append(query.limit + 1)
+        async with self._db.reading() as conn:
+            async with conn.execute(count_sql, params) as cursor:
+                count_row = await cursor.fetchone()
+            async with conn.execute(page_sql, page_params) as cursor:
+                rows = list(await cursor.fetchall())
+        total = int(count_row[0]) if count_row else 0
+        items = [_row_dict(row) for row in rows[: query.limit]]
+        next_key = None
+        if len(rows) > query.limit:
+            last = items[-1]
+            next_key = PageKey(last["started_at"], last["call_id"])
+        return CallPage(items=items, total=total, next_key=next_key)
+
+
+class CallLogWriter:
+    """Batches finished calls into :meth:`CallLog.add_many` without ever dropping one.
+
+    The pump calls :meth:`submit` (never blocks, never awaits the database); the task running
+    :meth:`run` writes whatever has accumulated in one transaction, so a burst of 300 calls is
+    a handful of commits, not 300. A failed write is retried, after a pause, with the same
+    records. When :meth:`run` is cancelled (shutdown) it still writes everything submitted;
+    a batch that was committed just before the cancellation is harmless to write again,
+    because the call log ignores a call id it already has.
+    """
+
+    def __init__(
+        self, call_log: CallLog, *, max_batch: int = MAX_PAGE, retry_delay_s: float = 1.0
+    ) -> None:
+        self._call_log = call_log
+        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self._max_batch = max_batch
+        self._retry_delay_s = retry_delay_s
+        self._in_flight: list[CallRecord] = []
+
+    def submit(self, record: CallRecord) -> None:
+        self._queue.put_nowait(record)
+
+    @property
+    def backlog(self) -> int:
+        """Records submitted but not yet committed."""
+        return self._queue.qsize() + len(self._in_flight)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed (needs :meth:`run` running)."""
+        await self._queue.join()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._in_flight = [await self._queue.get()]
+                self._in_flight += self._take(self._max_batch - 1)
+                while True:
+                    try:
+                        await self._call_log.add_many(self._in_flight)
+                        break
+                    except StoreError:
+                        log.exception(
+                            "call log: writing %d calls failed; retrying", len(self._in_flight)
+                        )
+                        await asyncio.sleep(self._retry_delay_s)
+                done, self._in_flight = len(self._in_flight), []
+                for _ in range(done):
+                    self._queue.task_done()
+        finally:
+            await self._write_remaining()
+
+    async def _write_remaining(self) -> None:
+        remaining = self._in_flight + self._take(None)
+        self._in_flight = []
+        for start in range(0, len(remaining), self._max_batch):
+            batch = remaining[start : start + self._max_batch]
+            try:
+                await self._call_log.add_many(batch)
+            except StoreError:
+                log.exception("call log: %d calls could not be written", len(remaining) - start)
+                return
+
+    def _take(self, limit: int | None) -> list[CallRecord]:
+        taken: list[CallRecord] = []
+        while not self._queue.empty() and (limit is None or len(taken) < limit):
+            taken.append(self._queue.get_nowait())
+        return taken
+
+
+__all__ = [
+    "MAX_PAGE",
+    "CallLog",
+    "CallLogWriter",
+    "CallPage",
+    "CallQuery",
+    "PageKey",
+    "time_key",
+]

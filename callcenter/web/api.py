@@ -1,0 +1,253 @@
+"""JSON API handlers. Each one: validate the input, make one store/service call, respond.
+
+Authentication, role checks, CSRF and auditing happen before and after in the middleware,
+driven by the table in :mod:`callcenter.web.routes`; errors become JSON there too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from callcenter.errors import StoreError
+from callcenter.model.records import Direction, Outcome
+from callcenter.store import MAX_PAGE, CallQuery, PageKey, Role, User
+from callcenter.store.calllog import DEFAULT_PAGE
+from callcenter.web.auth import clear_session_cookie, set_session_cookie
+from callcenter.web.errors import PermissionDenied, ValidationError
+from callcenter.web.keys import (
+    ACCOUNTS_KEY,
+    AUDIT_KEY,
+    AUTHENTICATOR_KEY,
+    CALL_LOG_KEY,
+    DATABASE_KEY,
+    LINK_STATUS_KEY,
+    PRINCIPAL_KEY,
+    SESSION_TOKEN_KEY,
+    SETTINGS_KEY,
+)
+from callcenter.web.linkstatus import link_report
+
+MAX_TEXT = 256
+_E = TypeVar("_E", Outcome, Direction)
+
+# --- health --------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    """Always 200 while the process serves; ``status`` is ``degraded`` when the database does
+    not answer or the AMI link (if enabled) is not logged in."""
+    settings = request.app[SETTINGS_KEY]
+    ami = link_report(request.app[LINK_STATUS_KEY](), enabled=settings.ami.enabled)
+    try:
+        await request.app[DATABASE_KEY].ping()
+        db = "ok"
+    except StoreError:
+        db = "error"
+    ok = db == "ok" and ami["state"] in {"up", "disabled"}
+    return web.json_response({"status": "ok" if ok else "degraded", "ami": ami, "db": db})
+
+
+# --- session -------------------------------------------------------------------------------
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ValidationError("Content-Type", "expected application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("body", f"not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("body", "expected a JSON object")
+    return body
+
+
+def _required_text(body: Mapping[str, Any], key: str, max_len: int = MAX_TEXT) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValidationError(key, "required, a non-empty string")
+    if len(value) > max_len:
+        raise ValidationError(key, f"longer than {max_len} characters")
+    return value
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    username = _required_text(body, "username")
+    password = _required_text(body, "password", max_len=1024)
+    auth = request.app[AUTHENTICATOR_KEY]
+    user, token = await auth.login(username, password, address=request.remote or "")
+    response = web.json_response({"user": user.to_dict()})
+    secure = request.app[SETTINGS_KEY].http.secure_cookies
+    set_session_cookie(response, token, secure=secure, max_age_s=auth.session_ttl_s)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL_KEY]
+    await request.app[AUTHENTICATOR_KEY].logout(
+        principal.user, request.get(SESSION_TOKEN_KEY), address=request.remote or ""
+    )
+    response = web.Response(status=204)
+    clear_session_cookie(response, secure=request.app[SETTINGS_KEY].http.secure_cookies)
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL_KEY]
+    return web.json_response({"user": principal.user.to_dict(), "via": principal.via})
+
+
+# --- call log ------------------------------------------------------------------------------
+
+CALL_PARAMS = ("from", "to", "number", "agent", "queue", "outcome", "direction")
+PAGE_PARAMS = ("limit", "cursor")
+# A "+" in a query string arrives as a space: "…T09:00:00 02:00" meant "…T09:00:00+02:00".
+_SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
+
+
+def _single(params: MultiMapping[str], key: str) -> str | None:
+    values = params.getall(key, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValidationError(key, "given more than once")
+    value = values[0]
+    if not value.strip():
+        raise ValidationError(key, "empty")
+    if len(value) > MAX_TEXT:
+        raise ValidationError(key, f"longer than {MAX_TEXT} characters")
+    return value
+
+
+def _limit(params: MultiMapping[str], default: int) -> int:
+    text = _single(params, "limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise ValidationError("limit", f"expected an integer from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+def _unknown(params: MultiMapping[str], allowed: tuple[str, ...]) -> None:
+    for key in params:
+        if key not in allowed:
+            raise ValidationError(key, f"unknown parameter (allowed: {', '.join(allowed)})")
+
+
+def _moment(key: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(_SPACED_OFFSET.sub(r"+\1", value.strip()))
+    except ValueError as exc:
+        raise ValidationError(key, "expected ISO 8601, e.g. 2024-05-01T09:00:00Z") from exc
+    if not 1900 <= moment.year <= 9998:
+        raise ValidationError(key, "year out of range 1900-9998")
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _choice(key: str, value: str | None, enum: type[_E]) -> _E | None:
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError as exc:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValidationError(key, f"expected one of {allowed}") from exc
+
+
+def encode_cursor(key: PageKey) -> str:
+    raw = json.dumps([key.started_at, key.call_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> PageKey:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        started_at, call_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ValidationError("cursor", "not a cursor returned by this API") from exc
+    if not isinstance(started_at, str) or not isinstance(call_id, str):
+        raise ValidationError("cursor", "not a cursor returned by this API")
+    return PageKey(started_at, call_id)
+
+
+def parse_call_query(params: MultiMapping[str]) -> CallQuery:
+    """Query parameters of ``GET /api/calls`` -> :class:`CallQuery`; unknown ones are refused
+    (a misspelt filter must not silently return everything)."""
+    _unknown(params, CALL_PARAMS + PAGE_PARAMS)
+    started_from = _moment("from", _single(params, "from"))
+    started_to = _moment("to", _single(params, "to"))
+    if started_from and started_to and started_from >= started_to:
+        raise ValidationError("to", "must be later than from")
+    limit = _limit(params, DEFAULT_PAGE)
+    cursor = _single(params, "cursor")
+    return CallQuery(
+        started_from=started_from,
+        started_to=started_to,
+        number=_single(params, "number"),
+        agent=_single(params, "agent"),
+        queue=_single(params, "queue"),
+        outcome=_choice("outcome", _single(params, "outcome"), Outcome),
+        direction=_choice("direction", _single(params, "direction"), Direction),
+        limit=limit,
+        after=decode_cursor(cursor) if cursor else None,
+    )
+
+
+def scope_to_user(query: CallQuery, user: User) -> CallQuery:
+    """Agents read only the calls they talked on: those whose ``agent`` is their interface."""
+    if user.role is not Role.AGENT:
+        return query
+    if user.extension is None:
+        raise PermissionDenied("agents read their own calls; this user has no extension")
+    if query.agent is not None and query.agent != user.extension:
+        raise PermissionDenied("agents can only read their own calls")
+    return dataclasses.replace(query, agent=user.extension)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    query = scope_to_user(parse_call_query(request.query), request[PRINCIPAL_KEY].user)
+    page = await request.app[CALL_LOG_KEY].query(query)
+    return web.json_response(
+        {
+            "items": page.items,
+            "total": page.total,
+            "limit": query.limit,
+            "next_cursor": encode_cursor(page.next_key) if page.next_key else None,
+        }
+    )
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+async def list_users(request: web.Request) -> web.Response:
+    users = await request.app[ACCOUNTS_KEY].list_users()
+    return web.json_response({"items": [user.to_dict() for user in users]})
+
+
+AUDIT_PARAMS = ("actor", "action", "limit")
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    """Newest entries first; ``?actor=`` / ``?action=`` narrow, ``?limit=`` (1..500)."""
+    params = request.query
+    _unknown(params, AUDIT_PARAMS)
+    entries = await request.app[AUDIT_KEY].recent(
+        limit=_limit(params, 100),
+        actor=_single(params, "actor"),
+        action=_single(params, "action"),
+    )
+    return web.json_response({"items": [entry.to_dict() for entry in entries]})

@@ -1,0 +1,30 @@
+"""Typed keys for everything the app and a request carry (convention 5: no string keys)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute
+
+from callcenter.ami.link import AmiLink
+from callcenter.pump import Pump
+from callcenter.settings import Settings
+from callcenter.store import Accounts, AuditLog, CallLog, CallLogWriter, Database
+from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal
+from callcenter.web.linkstatus import LinkStatusProvider
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+DATABASE_KEY = web.AppKey("database", Database)
+CALL_LOG_KEY = web.AppKey("call_log", CallLog)
+CALL_LOG_WRITER_KEY = web.AppKey("call_log_writer", CallLogWriter)
+ACCOUNTS_KEY = web.AppKey("accounts", Accounts)
+AUDIT_KEY = web.AppKey("audit", AuditLog)
+PASSWORDS_KEY = web.AppKey("passwords", Passwords)
+LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
+AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
+LINK_STATUS_KEY: web.AppKey[LinkStatusProvider] = web.AppKey("link_status")
+AMI_LINK_KEY = web.AppKey("ami_link", AmiLink)
+PUMP_KEY = web.AppKey("pump", Pump)
+ROUTE_ACCESS_KEY: web.AppKey[dict[AbstractRoute, Access]] = web.AppKey("route_access")
+
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+SESSION_TOKEN_KEY: web.RequestKey[str] = web.RequestKey("session_token", str)
