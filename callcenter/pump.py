@@ -1,4 +1,4 @@
-"""The pump: AMI events -> call tracker -> call log writer and live subscribers.
+"""The pump: AMI events -> call tracker and wallboard -> call log writer and live subscribers.
 
 The AMI link calls :meth:`Pump.on_event` / :meth:`Pump.on_resync` synchronously from the
 protocol; they only enqueue (never block, never raise). One named task drains the queue in
@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from callcenter.model import events as ev
+from callcenter.model.board import Board
 from callcenter.model.calls import CallTracker
 from callcenter.model.records import CallFinished, CallRecord, Change
 
@@ -29,8 +30,12 @@ class Pump:
         tracker: CallTracker,
         sink: Callable[[CallRecord], None],
         publish: Callable[[Change], None] | None = None,
+        board: Board | None = None,
     ) -> None:
         self.tracker = tracker
+        self.board = board or Board()
+        #: Bumped whenever the wallboard changed: the supervisor feed pushes on a change.
+        self.board_version = 0
         self._sink = sink
         self._publish = publish
         self._queue: asyncio.Queue[tuple[ev.Event | list[ev.Event], float]] = asyncio.Queue()
@@ -66,12 +71,18 @@ class Pump:
     def _apply(self, item: ev.Event | list[ev.Event], now: float) -> None:
         if isinstance(item, list):
             changes = self.tracker.resync(item, now)
+            self.board.resync(item, now)
+            self.board_version += 1
         else:
             changes = self.tracker.apply(item, now)
+            if self.board.apply(item, now):
+                self.board_version += 1
             self.events_applied += 1
         self._queue.task_done()
         for change in changes:
             if isinstance(change, CallFinished):
+                self.board.record(change.record)
+                self.board_version += 1
                 self._sink(change.record)
             if self._publish is not None:
                 try:

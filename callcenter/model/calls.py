@@ -149,6 +149,31 @@ class CallTracker:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    def live_calls(self, now: float) -> list[dict[str, object]]:
+        """The calls in progress, for the wallboard: who, where, and since when."""
+        calls: list[dict[str, object]] = []
+        for call in self._calls.values():
+            if call.answered_at is not None:
+                state, since = "talking", call.answered_at
+            elif call.queue is not None and not call.dialed_out:
+                state, since = "queued", call.queue_joined_at or call.started_at
+            else:
+                state, since = "dialing", call.started_at
+            calls.append(
+                {
+                    "call_id": call.call_id,
+                    "direction": "outbound" if call.dialed_out else "inbound",
+                    "caller_number": call.caller_number,
+                    "caller_name": call.caller_name,
+                    "called_number": call.called_number,
+                    "queue": call.queue,
+                    "agent": call.agent,
+                    "state": state,
+                    "duration_s": round(max(now - since, 0.0), 1),
+                }
+            )
+        return sorted(calls, key=lambda c: str(c["call_id"]))
+
     def apply(self, event: ev.Event, now: float) -> list[Change]:
         handler = _HANDLERS.get(type(event))
         if handler is None:
@@ -464,6 +489,17 @@ class CallTracker:
             if src.side is Side.UNKNOWN and call.first in (src, src.partner):
                 self._set_side(src, Side.CUSTOMER)
             self._set_side(dest, Side.AGENT)
+            if src.side is Side.CUSTOMER and not src.in_queue:
+                # A direct call or a transfer ringing an agent's phone: pop it there too.
+                out.append(
+                    AgentRinging(
+                        call.call_id,
+                        self._agent_of(dest),
+                        call.caller_number,
+                        call.caller_name,
+                        call.queue,
+                    )
+                )
 
     def _on_dial_end(self, e: ev.DialEnd, now: float, out: list[Change]) -> None:
         dest = self._attach_opt(e.dest, now)

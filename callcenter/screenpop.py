@@ -1,0 +1,100 @@
+"""Screen pops: the caller's customer card in the right agent's browser while the phone rings.
+
+The pump hands every call change to :meth:`ScreenPops.on_change` (synchronous, never
+blocks). One named task handles them in order, so an agent never sees "answered" before the
+"ring" it refers to:
+
+- ``AgentRinging`` (Asterisk's ``AgentCalled`` for queue calls, a ``DialBegin`` to an agent's
+  device otherwise): the customer(s) for the caller's number are looked up (an unknown number
+  gets a stub customer, the same one the call log will link the call to) and a ``ring``
+  message goes to that agent's topic only;
+- ``CallAnswered``: every agent the call rang for gets ``answered`` with who took it (the
+  taker's panel turns the pop into the connected view, the others clear it);
+- ``CallFinished``: ``ended`` with the outcome (an abandoned caller clears the pop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from callcenter.hub import Hub
+from callcenter.model.calls import interface_key
+from callcenter.model.records import AgentRinging, CallAnswered, CallFinished, Change
+
+log = logging.getLogger(__name__)
+
+#: Looks up (or creates a stub for) the caller: ``(number, caller_name) -> card``, where the
+#: card is a JSON-able dict such as ``{"customers": [...], "history": [...]}``.
+CardLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
+
+
+def agent_topic(interface_or_device: str) -> str:
+    """The hub topic of the agent whose phone is ``interface_or_device`` (``PJSIP/2001``, or
+    a queue member interface such as ``Local/1001@agents/n``)."""
+    return f"agent:{interface_key(interface_or_device)}"
+
+
+class ScreenPops:
+    def __init__(self, hub: Hub, lookup: CardLookup, clock: Callable[[], float]) -> None:
+        self._hub = hub
+        self._lookup = lookup
+        self._clock = clock
+        self._queue: asyncio.Queue[Change] = asyncio.Queue()
+        self._rang: dict[str, set[str]] = {}  # call_id -> agent topics it rang
+        self.pops_sent = 0
+
+    def on_change(self, change: Change) -> None:
+        if isinstance(change, AgentRinging | CallAnswered | CallFinished):
+            self._queue.put_nowait(change)
+
+    async def run(self) -> None:
+        while True:
+            change = await self._queue.get()
+            try:
+                await self._handle(change)
+            except Exception:
+                log.exception("screen pop failed for %s", type(change).__name__)
+
+    async def _handle(self, change: Change) -> None:
+        if isinstance(change, AgentRinging):
+            await self._ring(change)
+        elif isinstance(change, CallAnswered):
+            for topic in self._rang.get(change.call_id, ()):
+                self._hub.publish(
+                    topic, {"type": "answered", "call_id": change.call_id, "agent": change.agent}
+                )
+        elif isinstance(change, CallFinished):
+            record = change.record
+            for topic in self._rang.pop(record.call_id, ()):
+                self._hub.publish(
+                    topic,
+                    {
+                        "type": "ended",
+                        "call_id": record.call_id,
+                        "outcome": record.outcome.value,
+                        "agent": record.agent,
+                    },
+                )
+
+    async def _ring(self, ring: AgentRinging) -> None:
+        topic = agent_topic(ring.agent)
+        self._rang.setdefault(ring.call_id, set()).add(topic)
+        if not self._hub.subscribers_of(topic):
+            return  # nobody logged in at that phone: no lookup for nothing
+        card = await self._lookup(ring.caller_number, ring.caller_name)
+        self._hub.publish(
+            topic,
+            {
+                "type": "ring",
+                "call_id": ring.call_id,
+                "queue": ring.queue,
+                "caller_number": ring.caller_number,
+                "caller_name": ring.caller_name,
+                "at": self._clock(),
+                **card,
+            },
+        )
+        self.pops_sent += 1
