@@ -13,16 +13,42 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from callcenter.ami.link import AmiLink
+from callcenter.campaigns.dialer import Dialer
+from callcenter.campaigns.retention import Retention
+from callcenter.crm.phones import PhoneNormalizer
+from callcenter.crm.privacy import PrivacyService, RecordingFiles
+from callcenter.hub import Hub
+from callcenter.model.board import Board, PauseInterval
 from callcenter.model.calls import CallTracker
+from callcenter.model.records import Change
 from callcenter.pump import Pump
+from callcenter.screenpop import CustomerCards, ScreenPops
 from callcenter.settings import Settings
-from callcenter.store import Accounts, AuditLog, CallLog, CallLogWriter, Database
+from callcenter.store import (
+    Accounts,
+    AuditLog,
+    CallLog,
+    CallLogWriter,
+    Customers,
+    Database,
+    Interactions,
+    Privacy,
+    Segments,
+)
+from callcenter.store.batch import BatchWriter
+from callcenter.store.campaigns import Campaigns
+from callcenter.store.reports import Reports
+from callcenter.transcribe import CallTranscriptionFeed, TranscribeOptions, TranscriptionService
+from callcenter.wallboard import WallboardFeed
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
+from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
 from callcenter.web.keys import (
     ACCOUNTS_KEY,
     AMI_LINK_KEY,
@@ -30,20 +56,34 @@ from callcenter.web.keys import (
     AUTHENTICATOR_KEY,
     CALL_LOG_KEY,
     CALL_LOG_WRITER_KEY,
+    CUSTOMERS_KEY,
     DATABASE_KEY,
+    HUB_KEY,
+    INTERACTIONS_KEY,
     LINK_STATUS_KEY,
     LOGIN_LIMITER_KEY,
     PASSWORDS_KEY,
+    PHONES_KEY,
+    PRIVACY_KEY,
     PUMP_KEY,
+    REPORTS_KEY,
+    SCREEN_POPS_KEY,
+    SEGMENTS_KEY,
     SETTINGS_KEY,
+    TRANSCRIPTION_KEY,
+    WALLBOARD_KEY,
 )
 from callcenter.web.linkstatus import LinkStatusProvider, no_link
 from callcenter.web.middlewares import auth_middleware, error_middleware, security_headers
+from callcenter.web.pages import PAGES_KEY, Pages
 from callcenter.web.routes import setup_routes
 
 log = logging.getLogger(__name__)
 
 _CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+_CARDS_KEY = web.AppKey("customer_cards", CustomerCards)
+_LISTENERS_KEY: web.AppKey[list[Callable[[Change], None]]] = web.AppKey("change_listeners")
+_PAUSE_WRITER_KEY: web.AppKey[BatchWriter[PauseInterval]] = web.AppKey("pause_writer")
 _SESSION_TTL_KEY = web.AppKey("session_ttl_s", float)
 
 
@@ -71,30 +111,73 @@ def create_app(
     app[_CLOCK_KEY] = clock
     app[_SESSION_TTL_KEY] = session_ttl_s
     app[LINK_STATUS_KEY] = link_status or no_link
+    app[PHONES_KEY] = PhoneNormalizer(settings.crm.default_region)
+    hub = Hub()
+    pops = ScreenPops(hub, lambda number, name: app[_CARDS_KEY](number, name), clock)
+    center = settings.center
+    listeners: list[Callable[[Change], None]] = [pops.on_change]
+    app[_LISTENERS_KEY] = listeners
+
+    def publish(change: Change) -> None:
+        for listener in listeners:
+            listener(change)
+
+    pump = Pump(
+        CallTracker(),
+        lambda record: app[CALL_LOG_WRITER_KEY].submit(record),
+        publish,
+        board=Board(center.service_level_s, ZoneInfo(center.time_zone)),
+        pause_sink=lambda pause: app[_PAUSE_WRITER_KEY].submit(pause),
+    )
+    app[HUB_KEY] = hub
+    app[SCREEN_POPS_KEY] = pops
+    app[PUMP_KEY] = pump
+    app[WALLBOARD_KEY] = WallboardFeed(hub, pump, clock)
     if link_status is None and settings.ami.enabled:
-        pump = Pump(CallTracker(), lambda record: app[CALL_LOG_WRITER_KEY].submit(record))
         link = AmiLink(settings.ami, pump.on_event, pump.on_resync, clock=clock)
-        app[PUMP_KEY] = pump
         app[AMI_LINK_KEY] = link
         app[LINK_STATUS_KEY] = lambda: link.status
+    app[PAGES_KEY] = Pages()
     setup_routes(app)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(db_ctx)
-    if link_status is None and settings.ami.enabled:
-        app.cleanup_ctx.append(ami_ctx)
+    app.cleanup_ctx.append(privacy_ctx)
+    if settings.transcribe.enabled:
+        app.cleanup_ctx.append(transcribe_ctx)
+    app.cleanup_ctx.append(live_ctx)
+    app.cleanup_ctx.append(campaigns_ctx)
+    app.on_shutdown.append(close_sockets)
     return app
 
 
+async def close_sockets(app: web.Application) -> None:
+    """Shutdown: close the live sockets first, so their handlers end instead of holding the
+    server open until the shutdown timeout."""
+    await app[HUB_KEY].close_all()
+
+
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database and everything built on it; the call-log writer drains before close."""
+    """The database and everything built on it; the call-log writer drains before close.
+    The call log links every call it writes to its customer (stubs for unknown numbers)."""
     settings = app[SETTINGS_KEY]
+    clock = app[_CLOCK_KEY]
     db = await Database.open(Path(settings.db.path))
-    call_log = CallLog(db)
+    customers = Customers(db, app[PHONES_KEY], clock=clock)
+    call_log = CallLog(db, linker=customers.link_calls)
     accounts = Accounts(db)
-    audit = AuditLog(db, clock=app[_CLOCK_KEY])
+    audit = AuditLog(db, clock=clock)
     writer = CallLogWriter(call_log)
     app[DATABASE_KEY] = db
     app[CALL_LOG_KEY] = call_log
+    app[CUSTOMERS_KEY] = customers
+    app[INTERACTIONS_KEY] = Interactions(db, clock=clock)
+    app[SEGMENTS_KEY] = Segments(db, clock=clock)
+    app[PRIVACY_KEY] = PrivacyService(
+        Privacy(db),
+        RecordingFiles(settings.crm.recordings_dir),
+        retention_days=settings.crm.recordings_retention_days,
+        clock=clock,
+    )
     app[CALL_LOG_WRITER_KEY] = writer
     app[ACCOUNTS_KEY] = accounts
     app[AUDIT_KEY] = audit
@@ -118,17 +201,110 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("database closed")
 
 
-async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The AMI link and the pump (after :func:`db_ctx`, so the pump can hand finished calls to
-    the call-log writer; stopped before the database closes). Neither waits for the PBX:
-    the server serves while Asterisk is down and the link keeps retrying."""
-    link, pump = app[AMI_LINK_KEY], app[PUMP_KEY]
-    pump_task = asyncio.create_task(pump.run(), name="pump")
-    link.start()
+async def privacy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The scheduled GDPR job: recording retention and purging erased text from the search
+    index, at start-up and every ``crm.retention_interval_s``."""
+    task = asyncio.create_task(
+        app[PRIVACY_KEY].run(app[SETTINGS_KEY].crm.retention_interval_s),
+        name="privacy-maintenance",
+    )
     try:
         yield
     finally:
-        await link.stop()
-        pump_task.cancel()
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await pump_task
+            await task
+
+
+async def transcribe_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Local transcription (vosk, in worker processes): finished calls with a recording and
+    consent become persisted jobs. A missing model is logged and shown on /health; the rest
+    of the server runs on."""
+    options = app[SETTINGS_KEY].transcribe
+    service = TranscriptionService(
+        app[DATABASE_KEY],
+        TranscribeOptions(
+            options.model_dir, options.workers, options.max_attempts, options.poll_interval_s
+        ),
+        clock=app[_CLOCK_KEY],
+    )
+    app[TRANSCRIPTION_KEY] = service
+    feed = CallTranscriptionFeed(service, app[CUSTOMERS_KEY])
+    app[_LISTENERS_KEY].append(feed.on_change)
+    await service.start()
+    feed_task = asyncio.create_task(feed.writer.run(), name="transcribe-feed")
+    try:
+        yield
+    finally:
+        feed_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feed_task
+        await service.close()
+
+
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live side: the pump, screen pops, the wallboard feed and the AMI link (after
+    :func:`db_ctx`: the pump hands finished calls to the call-log writer and pops read
+    customers; stopped before the database closes). Nothing waits for the PBX: the server
+    serves while Asterisk is down and the link keeps retrying."""
+    app[_CARDS_KEY] = CustomerCards(app[CUSTOMERS_KEY], app[INTERACTIONS_KEY])
+    reports = Reports(app[DATABASE_KEY])
+    app[REPORTS_KEY] = reports
+    pauses: BatchWriter[PauseInterval] = BatchWriter(reports.add_pauses, name="pause log")
+    app[_PAUSE_WRITER_KEY] = pauses
+    board = app[PUMP_KEY].board
+    # Today's counters survive a restart: they are recounted from today's call log.
+    midnight = datetime.now(board.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    board.record_all(await reports.calls_since(midnight.timestamp()))
+    tasks = [
+        asyncio.create_task(pauses.run(), name="pause-log-writer"),
+        asyncio.create_task(app[PUMP_KEY].run(), name="pump"),
+        asyncio.create_task(app[SCREEN_POPS_KEY].run(), name="screen-pops"),
+        asyncio.create_task(app[WALLBOARD_KEY].run(), name="wallboard-feed"),
+    ]
+    link = app.get(AMI_LINK_KEY)
+    if link is not None:
+        link.start()
+    try:
+        yield
+    finally:
+        if link is not None:
+            await link.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_DIALER_KEY = web.AppKey("dialer", Dialer)
+
+
+async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Retention campaigns: the churn scores (recomputed at start-up and every
+    ``campaigns.churn_interval_s``) and, with an AMI link, the dialer (after
+    :func:`live_ctx`: it reads the pump's board and hears OriginateResponse events and
+    finished calls; it reconciles attempts left in flight before its first call)."""
+    settings = app[SETTINGS_KEY]
+    clock = app[_CLOCK_KEY]
+    store = Campaigns(app[DATABASE_KEY], clock=clock)
+    app[CAMPAIGNS_KEY] = store
+    retention = Retention(
+        store, settings.campaigns, ZoneInfo(settings.center.time_zone), clock=clock
+    )
+    app[RETENTION_KEY] = retention
+    tasks: list[asyncio.Task[None]] = []
+    if settings.campaigns.enabled:
+        tasks.append(asyncio.create_task(retention.run(), name="churn-scores"))
+        link = app.get(AMI_LINK_KEY)
+        if link is not None:
+            pump = app[PUMP_KEY]
+            dialer = Dialer(store, link.originate, pump.board, settings.campaigns, clock=clock)
+            app[_DIALER_KEY] = dialer
+            pump.event_listeners.append(dialer.on_event)
+            app[_LISTENERS_KEY].append(dialer.on_change)
+            tasks.append(asyncio.create_task(dialer.run(), name="campaign-dialer"))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Command line: ``callcenter serve | replay | user add | token add``.
+"""Command line: ``callcenter serve | demo | replay | user add | token add | import customers``.
 
 Exit status: 0 success, 1 a runtime failure (database, port in use, ...), 2 bad usage or a bad
 configuration (printed as ``config error: <key>: <reason>``).
@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import getpass
 import logging
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from callcenter import __version__
 from callcenter.errors import CallcenterError, ConfigError
 from callcenter.settings import Settings, load_settings
 from callcenter.store import Accounts, AuditLog, Database, Role, token_hash
 from callcenter.store.accounts import check_extension, check_username
+
+if TYPE_CHECKING:
+    from callcenter.crm.csv_import import ImportSummary
 from callcenter.web.auth import API_TOKEN_PREFIX, Passwords, new_token
 
 log = logging.getLogger("callcenter")
@@ -100,7 +105,68 @@ def build_parser() -> argparse.ArgumentParser:
     token_add.add_argument("name", metavar="USER")
     token_add.add_argument("--label", default="api", help="what the token is for")
     token_add.set_defaults(run=_token_add)
-    # Room for: demo, import (issue 3), each a parser with set_defaults(run=...).
+
+    importing = commands.add_parser("import", help="import data").add_subparsers(
+        dest="import_command", required=True, metavar="WHAT"
+    )
+    import_customers = importing.add_parser(
+        "customers",
+        parents=[config],
+        help="import customers from a CSV file (header row; progress on stderr)",
+        description="Columns whose header is a field name are imported; map others with "
+        "--map. Fields: name company kind language region time_zone owner tags do_not_call "
+        "may_call may_record marketing phone phone.TYPE phones email email.TYPE emails street "
+        "postcode city address_region country custom.KEY. Rows sharing a phone number with "
+        "an existing customer are skipped as duplicates; bad rows are reported and skipped.",
+    )
+    import_customers.add_argument("file", type=Path, metavar="FILE.csv")
+    import_customers.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="map a column to a field (repeatable); COLUMN= ignores the column",
+    )
+    import_customers.add_argument(
+        "--delimiter", choices=[",", ";", "tab"], help="default: detected from the header"
+    )
+    import_customers.add_argument(
+        "--no-progress", action="store_true", help="no progress bar on stderr"
+    )
+    import_customers.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, max((os.cpu_count() or 1) - 1, 0)),
+        metavar="N",
+        help="processes checking rows (phone numbers) while the main one writes;"
+        " 0 checks in a thread of the main process (default: CPUs - 1, at most 2)",
+    )
+    import_customers.set_defaults(run=_import_customers)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[config],
+        help="run the server against a simulated PBX with live traffic and demo logins",
+    )
+    demo.add_argument("--port", type=int, metavar="N", help="HTTP port (default: the config's)")
+    demo.add_argument("--db", metavar="PATH", help="demo database (default var/demo.db)")
+    demo.add_argument("--calls-per-minute", type=_positive_int, metavar="N", help="default 8")
+    demo.add_argument("--seed", type=int, metavar="N", help="same seed, same sequence of calls")
+    demo.set_defaults(run=_demo)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        parents=[config],
+        help="print the transcript of WAV files, or work through the queued jobs",
+    )
+    transcribe.add_argument("files", type=Path, nargs="*", metavar="FILE.wav")
+    transcribe.add_argument("--json", action="store_true", help="one JSON object per file")
+    transcribe.add_argument(
+        "--backlog",
+        action="store_true",
+        help="transcribe every queued job (progress on stderr); not while the server runs",
+    )
+    transcribe.set_defaults(run=_transcribe)
     return parser
 
 
@@ -165,7 +231,28 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from callcenter.demo import run_demo_command
+
+    return run_demo_command(
+        _settings(args, environ),
+        port=args.port,
+        db_path=args.db,
+        calls_per_minute=args.calls_per_minute,
+        seed=args.seed,
+    )
+
+
 # --- replay --------------------------------------------------------------------------------
+
+
+def _transcribe(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from callcenter.transcribe import TranscribeOptions, main_transcribe
+
+    settings = _settings(args, environ)
+    t = settings.transcribe
+    options = TranscribeOptions(t.model_dir, t.workers, t.max_attempts, t.poll_interval_s)
+    return main_transcribe(args, options, Path(settings.db.path))
 
 
 def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -261,3 +348,131 @@ async def _create_token(settings: Settings, username: str, label: str) -> str:
     finally:
         await db.close()
     return token
+
+
+# --- import --------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A progress bar on stderr, by bytes of the input file: redrawn in place at most ten
+    times a second on a terminal, a line per 10 % otherwise (logs, CI)."""
+
+    def __init__(
+        self, stream: TextIO, total_bytes: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._stream = stream
+        self._total = max(total_bytes, 1)
+        self._clock = clock
+        self._start = clock()
+        self._last_draw = 0.0
+        self._last_decile = -1
+        self._tty = stream.isatty()
+
+    def update(self, done_bytes: int, rows: int, *, final: bool = False) -> None:
+        now = self._clock()
+        fraction = min(done_bytes / self._total, 1.0)
+        elapsed = max(now - self._start, 1e-9)
+        line = (
+            f"{fraction * 100:5.1f}% |{'#' * int(fraction * 30):<30}| {rows:,} rows"
+            f" {rows / elapsed:,.0f} rows/s {elapsed:.0f}s"
+        )
+        if self._tty:
+            if final or now - self._last_draw >= 0.1:
+                self._last_draw = now
+                self._stream.write("\r" + line + ("\n" if final else ""))
+                self._stream.flush()
+        else:
+            decile = int(fraction * 10)
+            if final or decile > self._last_decile:
+                self._last_decile = decile
+                self._stream.write(line + "\n")
+                self._stream.flush()
+
+
+def _import_customers(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from callcenter.crm.csv_import import parse_mapping
+    from callcenter.store import ValidationError
+
+    settings = _settings(args, environ)
+    path: Path = args.file
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        mapping = parse_mapping(args.map)
+    except ValidationError as exc:
+        raise UsageError(f"--map: {exc.reason}") from None
+    delimiter = {None: None, ",": ",", ";": ";", "tab": "\t"}[args.delimiter]
+    workers: int = args.workers
+    if not 0 <= workers <= 16:
+        raise UsageError("--workers: expected 0 to 16")
+    bar = None if args.no_progress else ProgressBar(sys.stderr, path.stat().st_size)
+    pool = None
+    if workers:
+        # spawn: a clean interpreter, nothing of this process's threads or open database.
+        context = multiprocessing.get_context("spawn")
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        with path.open("rb") as file:
+            summary = asyncio.run(
+                _run_import(settings, file, str(path), mapping, delimiter, bar, pool, workers)
+            )
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    print(
+        f"{summary.rows} rows: {summary.imported} imported"
+        f" ({summary.stubs_completed} completing stub customers),"
+        f" {summary.duplicates} duplicates skipped, {summary.failed} failed"
+    )
+    if summary.ignored_columns:
+        print("ignored columns: " + ", ".join(summary.ignored_columns))
+    for row, reason in sorted(summary.errors):
+        print(f"row {row}: {reason}")
+    if summary.failed > len(summary.errors):
+        print(f"... and {summary.failed - len(summary.errors)} more failed rows")
+    for row, customer_id, phone in summary.duplicate_rows:
+        print(f"row {row}: duplicate of customer {customer_id} ({phone})")
+    return 0
+
+
+async def _run_import(
+    settings: Settings,
+    file: BinaryIO,
+    name: str,
+    mapping: dict[str, str],
+    delimiter: str | None,
+    bar: ProgressBar | None,
+    pool: concurrent.futures.Executor | None,
+    workers: int,
+) -> ImportSummary:
+    from callcenter.crm.csv_import import CsvCustomers, import_customers
+    from callcenter.crm.phones import PhoneNormalizer
+    from callcenter.store import Customers, ValidationError
+
+    numbers = PhoneNormalizer(settings.crm.default_region)
+    try:
+        reader = CsvCustomers(file, numbers, mapping=mapping, delimiter=delimiter)
+    except ValidationError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+
+    def show(current: CsvCustomers, *, final: bool = False) -> None:
+        if bar is not None:
+            bar.update(current.bytes_read, current.summary.rows, final=final)
+
+    db = await Database.open(Path(settings.db.path))
+    try:
+        summary = await import_customers(
+            reader, Customers(db, numbers), progress=show, workers=pool, depth=workers + 1
+        )
+        show(reader, final=True)
+        counts = {
+            "file": name,
+            "rows": summary.rows,
+            "imported": summary.imported,
+            "duplicates": summary.duplicates,
+            "failed": summary.failed,
+        }
+        await AuditLog(db).audit(_cli_actor(), "customers.import", name, counts)
+    finally:
+        await db.close()
+    return summary

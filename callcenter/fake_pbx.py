@@ -28,7 +28,8 @@ raw bytes (a capture) to the logged-in clients; :meth:`broadcast_event`,
 unanswered (``{"Ping"}`` simulates a dead peer), :attr:`response_delays` slows some down;
 :attr:`filter_allowed` = False answers
 ``Filter`` with ``Permission denied`` like a user without ``write=system``;
-:attr:`strict_channels` makes call-control actions on unknown channels fail as in Asterisk.
+:attr:`strict_channels` makes call-control actions on unknown channels fail as in Asterisk;
+:attr:`action_listeners` are told about every handled action (the demo traffic reacts to them).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ ActionFields = dict[str, str | list[str]]
 #: Called for every Originate after its "successfully queued" reply; may return an
 #: awaitable (run as a task, cancelled on stop) to emit the call's events over time.
 OriginateHandler = Callable[["FakeAmiServer", ActionFields], Awaitable[None] | None]
+#: Called with every action after its reply was written and its state change applied (a
+#: paused member, a channel hung up): how a traffic simulator reacts to what clients do.
+ActionListener = Callable[["FakeAmiServer", ActionFields], None]
 
 _STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 
@@ -205,6 +209,8 @@ class FakeAmiServer:
         self.secret = secret
         self.auth_fail_delay_s = auth_fail_delay_s
         self.originate_handler = originate_handler
+        #: Told about every action that has a handler here, once it was handled.
+        self.action_listeners: list[ActionListener] = []
         #: Every action received, in order, from every connection.
         self.actions: list[ActionFields] = []
         #: loop.time() of every accepted TCP connection.
@@ -509,6 +515,8 @@ class FakeAmiServer:
         result = handler(self, session, action)
         if inspect.isawaitable(result):
             await result
+        for listener in list(self.action_listeners):
+            listener(self, action)
 
     def _respond(
         self,

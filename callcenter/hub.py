@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_SIZE = 256
 #: WebSocket close code 1013 "Try Again Later": the client fell behind and must resync.
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_GOING_AWAY = 1001
 
 
 class Socket(Protocol):
@@ -94,6 +95,12 @@ class Hub:
                 sub.queue.get_nowait()
                 sub.queue.put_nowait("")
         return delivered
+
+    async def close_all(self) -> None:
+        """Server shutdown: close every socket ("going away"); browsers reconnect later."""
+        subs = {s for subs in self._by_topic.values() for s in subs}
+        for sub in subs:
+            await sub.socket.close(code=CLOSE_GOING_AWAY, message=b"server shutdown")
 
     async def pump(self, sub: Subscription) -> None:
         """Send ``sub``'s queued messages until the socket closes or overflows. Run it as the

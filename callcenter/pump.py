@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from callcenter.model import events as ev
-from callcenter.model.board import Board
+from callcenter.model.board import Board, PauseInterval
 from callcenter.model.calls import CallTracker
 from callcenter.model.records import CallFinished, CallRecord, Change
 
@@ -31,15 +31,20 @@ class Pump:
         sink: Callable[[CallRecord], None],
         publish: Callable[[Change], None] | None = None,
         board: Board | None = None,
+        pause_sink: Callable[[PauseInterval], None] | None = None,
     ) -> None:
         self.tracker = tracker
         self.board = board or Board()
         #: Bumped whenever the wallboard changed: the supervisor feed pushes on a change.
         self.board_version = 0
         self._sink = sink
+        self._pause_sink = pause_sink
         self._publish = publish
         self._queue: asyncio.Queue[tuple[ev.Event | list[ev.Event], float]] = asyncio.Queue()
         self.events_applied = 0
+        #: Told about every raw event once applied (e.g. the dialer's OriginateResponse);
+        #: each must only enqueue, never block; a failing listener is logged, not fatal.
+        self.event_listeners: list[Callable[[ev.Event, float], None]] = []
 
     # --- called by the AMI link (synchronous, never blocks) ---------------------------------
 
@@ -78,7 +83,15 @@ class Pump:
             if self.board.apply(item, now):
                 self.board_version += 1
             self.events_applied += 1
+            for listener in self.event_listeners:
+                try:
+                    listener(item, now)
+                except Exception:
+                    log.exception("an event listener failed on %s", type(item).__name__)
         self._queue.task_done()
+        for pause in self.board.take_pauses():
+            if self._pause_sink is not None:
+                self._pause_sink(pause)
         for change in changes:
             if isinstance(change, CallFinished):
                 self.board.record(change.record)

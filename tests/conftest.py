@@ -64,7 +64,15 @@ def closed_port() -> int:
 def settings(db_path: Path) -> Settings:
     """Defaults with the database in tmp_path; AMI enabled, as in production, but pointed at
     a closed port (never at a PBX that may run on this machine's 5038)."""
-    return settings_from_mapping({"db": {"path": str(db_path)}, "ami": {"port": closed_port()}}, {})
+    return settings_from_mapping(
+        {
+            "db": {"path": str(db_path)},
+            "ami": {"port": closed_port()},
+            # The worker pool of the transcription tests is theirs alone.
+            "transcribe": {"enabled": False},
+        },
+        {},
+    )
 
 
 @pytest.fixture

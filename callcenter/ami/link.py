@@ -429,6 +429,33 @@ class AmiLink:
         await self.send_action(fields)
         return action_id
 
+    async def originate_application(
+        self,
+        channel: str,
+        *,
+        application: str,
+        data: str,
+        caller_id: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> str:
+        """Asynchronous ``Originate`` that runs one dialplan application (e.g. ``ChanSpy``)
+        on ``channel`` once it answers, without a dialplan context. Asterisk refuses
+        shell-running applications (System, Exec…) unless the AMI user has ``system``."""
+        action_id = self.new_action_id()
+        fields: dict[str, str | list[str]] = {
+            "Action": "Originate",
+            "ActionID": action_id,
+            "Channel": channel,
+            "Application": application,
+            "Data": data,
+            "Timeout": str(int(timeout_s * 1000)),
+            "Async": "true",
+        }
+        if caller_id:
+            fields["CallerID"] = caller_id
+        await self.send_action(fields)
+        return action_id
+
     async def queue_pause(
         self, interface: str, paused: bool, reason: str | None = None, queue: str | None = None
     ) -> None:

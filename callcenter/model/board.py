@@ -39,6 +39,16 @@ class AgentState(enum.Enum):
 _UNAVAILABLE_STATUS = frozenset({4, 5})
 
 
+@dataclass(frozen=True, slots=True)
+class PauseInterval:
+    """An agent was paused (for ``reason``) from ``started_at`` to ``ended_at``."""
+
+    interface: str
+    reason: str
+    started_at: float
+    ended_at: float
+
+
 @dataclass(slots=True)
 class Agent:
     interface: str
@@ -46,6 +56,7 @@ class Agent:
     queues: set[str] = field(default_factory=set)
     paused: bool = False
     pause_reason: str = ""
+    paused_since: float | None = None
     device_status: int = 1
     ringing_call: str | None = None
     call_id: str | None = None
@@ -104,10 +115,11 @@ class Board:
 
     def __init__(self, service_level_s: float = 20.0, tz: tzinfo | None = None) -> None:
         self.service_level_s = service_level_s
-        self._tz = tz
+        self.tz = tz
         self.queues: dict[str, Queue] = {}
         self.agents: dict[str, Agent] = {}
         self._handled_today: dict[str, int] = {}  # interface -> answered calls, logged in or not
+        self._pauses: list[PauseInterval] = []
         self._day: str | None = None
 
     # --- live events -----------------------------------------------------------------------
@@ -126,6 +138,7 @@ class Board:
         members = [e for e in snapshot if isinstance(e, ev.QueueMemberChanged)]
         if not members and not any(isinstance(e, ev.QueueParams) for e in snapshot):
             return
+        before = {a.interface: a for a in self.agents.values()}
         self.agents.clear()
         for queue in self.queues.values():
             queue.waiting.clear()
@@ -137,6 +150,16 @@ class Board:
             elif isinstance(item, ev.QueueEntry):
                 self._queue(item.queue).waiting[item.uniqueid] = Waiting(
                     item.uniqueid, item.caller_num, item.caller_name, now - item.wait_s
+                )
+        for old in before.values():  # a pause that went on across the reconnect keeps its start
+            if old.paused_since is None:
+                continue
+            agent = self.agents.get(old.interface)
+            if agent is not None and agent.paused:
+                agent.paused_since = old.paused_since
+            else:
+                self._pauses.append(
+                    PauseInterval(old.interface, old.pause_reason, old.paused_since, now)
                 )
         for snap in snapshot:
             if isinstance(snap, ev.ChannelSnapshot) and snap.application == "AppQueue":
@@ -178,6 +201,24 @@ class Board:
         elif call.outcome is Outcome.ABANDONED:
             today.abandoned += 1
 
+    def take_pauses(self) -> list[PauseInterval]:
+        """The pause intervals that ended since the last call (for the pause-time report)."""
+        pauses, self._pauses = self._pauses, []
+        return pauses
+
+    def _set_paused(self, agent: Agent, paused: bool, reason: str, now: float) -> None:
+        """Asterisk pauses per queue (one event per queue); the agent is paused while any
+        event says so, and one interval is recorded per pause, with its reason."""
+        if paused and agent.paused_since is None:
+            agent.paused_since = now
+        elif not paused and agent.paused_since is not None:
+            self._pauses.append(
+                PauseInterval(agent.interface, agent.pause_reason, agent.paused_since, now)
+            )
+            agent.paused_since = None
+        agent.paused = paused
+        agent.pause_reason = reason if paused else ""
+
     def handled_today(self, interface: str) -> int:
         return self._handled_today.get(interface, 0)
 
@@ -186,7 +227,7 @@ class Board:
             self.record(call)
 
     def _day_of(self, ts: float) -> str:
-        return datetime.fromtimestamp(ts, self._tz).date().isoformat()
+        return datetime.fromtimestamp(ts, self.tz).date().isoformat()
 
     def _new_day(self, day: str) -> None:
         self._day = day
@@ -280,12 +321,12 @@ class Board:
             if agent is not None:
                 agent.queues.discard(e.queue)
                 if not agent.queues:
+                    self._set_paused(agent, False, "", now)
                     del self.agents[e.interface]
             return
         agent = self._agent(e.interface, e.member_name, now)
         agent.queues.add(e.queue)
-        agent.paused = e.paused
-        agent.pause_reason = e.paused_reason if e.paused else ""
+        self._set_paused(agent, e.paused, e.paused_reason, now)
         agent.device_status = e.status
         if e.status == 1 and not e.in_call:
             # Not in use: whatever call we thought it had is over (a missed AgentComplete).

@@ -116,6 +116,9 @@ class _Call:
     caller_name: str = ""
     called_number: str = ""
     dialed_out: bool = False  # the agent side dialled the customer (click-to-call, campaign)
+    dialled: bool = False  # a channel of the call dialled another one
+    had_customer: bool = False  # a customer was ever part of it
+    customer_answered: bool = False
     queue: str | None = None
     queue_joined_at: float | None = None
     hold_time_s: float | None = None
@@ -127,16 +130,23 @@ class _Call:
     hangup_by: HangupBy | None = None
     leaver: _Chan | None = None  # left the current conversation first; hanging up decides
     first_hangup: Side | None = None  # fallback when no conversation was ever left
+    last_leaver: _Chan | None = None  # left a bridge that still had someone else in it
     transfers: list[Transfer] = field(default_factory=list)
     transfer_pending: bool = False  # last transfer's destination agent not seen yet
     last_transfer_event: object = None  # a duplicated transfer event must not count twice
     recording: str | None = None
 
 
+#: Dialplan contexts that the agents' desk phones enter (dialplans/extensions.conf): a
+#: SIP channel created in one of them is an agent's phone even if it is in no queue.
+PHONE_CONTEXTS = frozenset({"from-phones"})
+
+
 class CallTracker:
     """Feed it every parsed AMI event in order; collect the changes it returns."""
 
-    def __init__(self) -> None:
+    def __init__(self, phone_contexts: frozenset[str] = PHONE_CONTEXTS) -> None:
+        self._phone_contexts = phone_contexts
         self._channels: dict[str, _Chan] = {}
         self._calls: dict[str, _Call] = {}
         self._bridges: dict[str, set[str]] = {}
@@ -173,6 +183,17 @@ class CallTracker:
                 }
             )
         return sorted(calls, key=lambda c: str(c["call_id"]))
+
+    def channels_of_device(self, device: str) -> list[tuple[str, str]]:
+        """The live channels of a phone or queue member interface (``PJSIP/2001``,
+        ``Local/1001@agents/n``) as ``(channel name, call_id)``, oldest first. Call control
+        acts on these: Hangup, BlindTransfer and Atxfer name the agent's own channel."""
+        key = interface_key(device)
+        return [
+            (chan.name, chan.call.call_id)
+            for chan in self._channels.values()
+            if interface_key(device_of(chan.name)) == key
+        ]
 
     def apply(self, event: ev.Event, now: float) -> list[Change]:
         handler = _HANDLERS.get(type(event))
@@ -256,7 +277,8 @@ class CallTracker:
             call.caller_name = ch.caller_name
             if ch.exten and ch.exten != "s" and not ch.name.startswith("Local/"):
                 call.called_number = ch.exten  # the DID the carrier dialled
-        if interface_key(device_of(ch.name)) in self._agent_interfaces:
+        is_phone = ch.context in self._phone_contexts and not ch.name.startswith("Local/")
+        if is_phone or interface_key(device_of(ch.name)) in self._agent_interfaces:
             self._set_side(chan, Side.AGENT)
         return chan
 
@@ -264,6 +286,8 @@ class CallTracker:
         return None if ch is None else self._attach(ch, now)
 
     def _set_side(self, chan: _Chan, side: Side, agent_id: str | None = None) -> None:
+        if side is Side.CUSTOMER:
+            chan.call.had_customer = True
         for half in (chan, chan.partner):
             if half is None:
                 continue
@@ -337,6 +361,8 @@ class CallTracker:
             for u in members
             if u != chan.uniqueid
         )
+        if len(members) > 1:
+            chan.call.last_leaver = chan
         members.discard(chan.uniqueid)
         if not members:
             self._bridges.pop(bridge_id, None)
@@ -369,7 +395,12 @@ class CallTracker:
         if not call.channels:
             self._calls.pop(call.call_id, None)
             self._remember_finished(call.call_id)
-            out.append(CallFinished(self._record(call, now)))
+            if call.had_customer or call.dialled:
+                out.append(CallFinished(self._record(call, now)))
+            else:
+                # One phone alone (a supervisor's ChanSpy session, a phone picked up and put
+                # down, a click-to-call the agent did not answer): nobody was called.
+                log.debug("call %s had no other party: not logged", call.call_id)
 
     # --- the finished record --------------------------------------------------------------
 
@@ -382,7 +413,9 @@ class CallTracker:
         answered = call.answered_at is not None
         if answered:
             outcome = Outcome.ANSWERED
-        elif call.queue is not None and not call.dialed_out:
+        elif call.queue is not None and (not call.dialed_out or call.customer_answered):
+            # A caller who gave up, or a campaign call the customer answered and no agent
+            # took in time (dropped with the safe-harbour message): abandoned either way.
             outcome = Outcome.ABANDONED
         elif call.dial_failure is not None:
             outcome = call.dial_failure
@@ -396,7 +429,14 @@ class CallTracker:
         if hangup_by is None and call.first_hangup is not None:
             hangup_by = HangupBy.CALLER if call.first_hangup is Side.CUSTOMER else HangupBy.AGENT
         if outcome is Outcome.ABANDONED:
-            hangup_by = HangupBy.CALLER
+            hangup_by = None if call.dialed_out else HangupBy.CALLER
+        elif direction is Direction.INTERNAL and call.last_leaver is not None:
+            # Agent to agent: "caller" is the agent who placed the call; whoever hangs up
+            # leaves the bridge first (Asterisk then hangs up the other side).
+            leaver = call.last_leaver
+            hangup_by = (
+                HangupBy.CALLER if call.first in (leaver, leaver.partner) else HangupBy.AGENT
+            )
         if call.hold_time_s is not None:
             wait_s = call.hold_time_s
         elif call.answered_at is not None:
@@ -465,11 +505,13 @@ class CallTracker:
         if src is None:
             return
         call = src.call
-        dest_is_agent = interface_key(device_of(dest.name)) in self._agent_interfaces
+        call.dialled = True
+        dest_is_agent = (
+            dest.side is Side.AGENT or interface_key(device_of(dest.name)) in self._agent_interfaces
+        )
         campaign_leg = src.partner is not None and src.partner.originated
         if src.side is Side.UNKNOWN and src.originated:
             self._set_side(src, Side.AGENT)  # click-to-call: the agent's phone dials out
-            call.agent = call.agent or self._agent_of(src)
         if campaign_leg and src.side is not Side.AGENT:
             # Originate of Local/<number>@<ctx>: the ;2 half dials the customer, the ;1 half
             # waits for the answer and then joins a queue (a campaign call).
@@ -478,8 +520,10 @@ class CallTracker:
             call.dialed_out = True
             call.called_number = e.dest.exten or call.called_number
         elif src.side is Side.AGENT and not dest_is_agent:
+            # An agent's phone dialling out (click-to-call, or dialled by hand).
             self._set_side(dest, Side.CUSTOMER)
             call.dialed_out = True
+            call.agent = call.agent or self._agent_of(src)
             number = e.dest.exten or e.dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
             if number and number != "s":
                 call.called_number = number
@@ -509,9 +553,14 @@ class CallTracker:
         if e.dial_status == "ANSWER":
             dialer = self._known(e.channel.uniqueid) if e.channel else None
             dialled_by_agent = dialer is not None and dialer.side is Side.AGENT
-            # click-to-call: the agent is already on the line when the customer answers
-            if dest.side is Side.CUSTOMER and dialled_by_agent and call.answered_at is None:
+            if dest.side is Side.CUSTOMER:
+                call.customer_answered = True
+            # click-to-call: the agent is already on the line when the customer answers;
+            # an internal call: the agent called picked up.
+            if dialled_by_agent and call.answered_at is None and dest.side is not Side.UNKNOWN:
                 call.answered_at = now
+                if dest.side is Side.AGENT:
+                    call.agent = self._agent_of(dest)
                 out.append(CallAnswered(call.call_id, call.agent))
             return
         failure = _DIAL_FAILURES.get(e.dial_status)
@@ -609,12 +658,13 @@ class CallTracker:
             return  # seen under load: AgentComplete without Uniqueid/Linkedid
         self._learn_agent(e.interface)
         call = caller.call
-        if call.agent is not None:
-            return
+        if call.agent is not None and call.hold_time_s is not None:
+            return  # AgentConnect said all this
+        # Attached mid-call (a resync found the conversation): Asterisk's times beat ours.
         answered_at = now - e.talk_time_s
         self._join_queue(caller, e.queue, answered_at - e.hold_time_s)
         call.hold_time_s = float(e.hold_time_s)
-        call.agent = e.interface
+        call.agent = call.agent or e.interface
         call.answered_at = answered_at
         if e.interface not in call.agents_offered:
             call.agents_offered.append(e.interface)

@@ -19,6 +19,7 @@ Asterisk facts encoded here (checked against the recorded captures):
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,16 @@ def _cid(value: str | None) -> str:
     if value is None or value == UNKNOWN:
         return ""
     return value
+
+
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _name(value: str | None) -> str:
+    """A caller ID name. Asterisk escapes quotes and backslashes in names with a backslash
+    (``O\\'Brien``); we give back what the caller sent."""
+    text = _cid(value)
+    return _ESCAPED.sub(r"\1", text) if "\\" in text else text
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -67,7 +78,7 @@ class Channel:
             linkedid=h.get(prefix + "Linkedid") or uniqueid,
             state=_int(h.get(prefix + "ChannelState")),
             caller_num=_cid(h.get(prefix + "CallerIDNum")),
-            caller_name=_cid(h.get(prefix + "CallerIDName")),
+            caller_name=_name(h.get(prefix + "CallerIDName")),
             context=h.get(prefix + "Context", ""),
             exten=h.get(prefix + "Exten", ""),
         )
@@ -484,7 +495,7 @@ _PARSERS: dict[str, Callable[[Headers], Event | None]] = {
         h.get("Channel", ""),
         h.get("Uniqueid", ""),
         _cid(h.get("CallerIDNum")),
-        _cid(h.get("CallerIDName")),
+        _name(h.get("CallerIDName")),
         _int(h.get("Wait")),
     ),
     "BlindTransfer": lambda h: BlindTransfer(

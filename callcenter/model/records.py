@@ -49,6 +49,10 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One finished call. Times are epoch seconds; ``to_dict`` renders them as ISO 8601 UTC."""
@@ -70,6 +74,31 @@ class CallRecord:
     hangup_by: HangupBy | None
     transfers: tuple[Transfer, ...] = field(default_factory=tuple)
     recording: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        """The inverse of :meth:`to_dict` (a call log row back into a record)."""
+        return cls(
+            call_id=data["call_id"],
+            direction=Direction(data["direction"]),
+            caller_number=data["caller_number"],
+            caller_name=data["caller_name"],
+            called_number=data["called_number"],
+            queue=data["queue"],
+            agents_offered=tuple(data["agents_offered"]),
+            agent=data["agent"],
+            started_at=_epoch(data["started_at"]),
+            answered_at=_epoch(data["answered_at"]) if data["answered_at"] else None,
+            ended_at=_epoch(data["ended_at"]),
+            wait_s=float(data["wait_s"]),
+            talk_s=float(data["talk_s"]),
+            outcome=Outcome(data["outcome"]),
+            hangup_by=HangupBy(data["hangup_by"]) if data["hangup_by"] else None,
+            transfers=tuple(
+                Transfer(t["kind"], t["from_agent"], t["to"]) for t in data["transfers"]
+            ),
+            recording=data["recording"],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,22 +11,72 @@ from callcenter.store.calllog import (
     CallQuery,
     PageKey,
 )
+from callcenter.store.customers import (
+    Address,
+    Consent,
+    CustomerInput,
+    CustomerPage,
+    CustomerPatch,
+    Customers,
+    Email,
+    ImportBatchResult,
+    Kind,
+    Lookup,
+    Phone,
+    PhoneNumbers,
+)
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError
+from callcenter.store.errors import ConflictError, ValidationError
+from callcenter.store.interactions import (
+    UNSET,
+    CallbackQuery,
+    CallbackState,
+    Interactions,
+    TicketKind,
+    TicketQuery,
+    TicketStatus,
+)
+from callcenter.store.privacy import Erasure, Privacy
+from callcenter.store.segments import CustomerFilter, Segment, Segments
 
 __all__ = [
     "MAX_PAGE",
+    "UNSET",
     "Accounts",
+    "Address",
     "AuditEntry",
     "AuditLog",
     "CallLog",
     "CallLogWriter",
     "CallPage",
     "CallQuery",
+    "CallbackQuery",
+    "CallbackState",
     "ConflictError",
+    "Consent",
+    "CustomerFilter",
+    "CustomerInput",
+    "CustomerPage",
+    "CustomerPatch",
+    "Customers",
     "Database",
+    "Email",
+    "Erasure",
+    "ImportBatchResult",
+    "Interactions",
+    "Kind",
+    "Lookup",
     "PageKey",
+    "Phone",
+    "PhoneNumbers",
+    "Privacy",
     "Role",
+    "Segment",
+    "Segments",
+    "TicketKind",
+    "TicketQuery",
+    "TicketStatus",
     "User",
+    "ValidationError",
     "token_hash",
 ]

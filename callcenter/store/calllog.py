@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import aiosqlite
 
 from callcenter.errors import NotFoundError, StoreError
 from callcenter.model.records import CallRecord, Direction, Outcome
@@ -124,6 +126,21 @@ def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
     return data
 
 
+def select_calls(alias: str) -> str:
+    """``SELECT`` of every call-log column of table alias ``alias``, for :func:`call_json`."""
+    return "SELECT " + ", ".join(f"{alias}.{column}" for column in _COLUMNS)
+
+
+def call_json(row: Sequence[Any]) -> dict[str, Any]:
+    """A row selected with :func:`select_calls` in the :meth:`CallRecord.to_dict` shape."""
+    return _row_dict(row)
+
+
+CallLinker = Callable[[aiosqlite.Connection, Sequence[str]], Awaitable[int]]
+"""Called inside the insert transaction with the ids of the calls just written (see
+``Customers.link_calls``), so a call and its customer link are committed together."""
+
+
 def _where(query: CallQuery) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -149,18 +166,20 @@ def _where(query: CallQuery) -> tuple[list[str], list[Any]]:
 
 
 class CallLog:
-    """Repository of finished calls."""
+    """Repository of finished calls. With a ``linker``, every write also links the calls to
+    their customers in the same transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, linker: CallLinker | None = None) -> None:
         self._db = db
+        self._linker = linker
 
     async def add(self, record: CallRecord) -> bool:
         """Persist one call; False if a call with this id was already logged."""
-        async with (
-            self._db.transaction() as conn,
-            conn.execute(_INSERT, _row_values(record)) as cursor,
-        ):
-            return cursor.rowcount == 1
+        async with self._db.transaction() as conn:
+            async with conn.execute(_INSERT, _row_values(record)) as cursor:
+                added = cursor.rowcount == 1
+            await self._link(conn, [record.call_id])
+        return added
 
     async def add_many(self, records: Iterable[CallRecord]) -> int:
         """Persist a batch in one transaction (all or nothing); returns how many were new."""
@@ -170,7 +189,22 @@ class CallLog:
         async with self._db.transaction() as conn:
             before = conn.total_changes
             await conn.executemany(_INSERT, rows)
-            return conn.total_changes - before
+            added = conn.total_changes - before
+            await self._link(conn, [row[0] for row in rows])
+        return added
+
+    async def _link(self, conn: aiosqlite.Connection, call_ids: list[str]) -> None:
+        """Run the linker in a savepoint: a failure there must never cost the calls themselves
+        (the writer would retry the batch forever); they stay logged, unlinked."""
+        if self._linker is None:
+            return
+        await conn.execute("SAVEPOINT link_calls")
+        try:
+            await self._linker(conn, call_ids)
+        except Exception:
+            log.exception("linking %d calls to customers failed; logged unlinked", len(call_ids))
+            await conn.execute("ROLLBACK TO SAVEPOINT link_calls")
+        await conn.execute("RELEASE SAVEPOINT link_calls")
 
     async def get(self, call_id: str) -> dict[str, Any]:
         async with (
@@ -211,6 +245,31 @@ class CallLog:
             last = items[-1]
             next_key = PageKey(last["started_at"], last["call_id"])
         return CallPage(items=items, total=total, next_key=next_key)
+
+    async def pages(self, query: CallQuery) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every call matching ``query`` (its ``limit`` is the page size), newest first, a page
+        at a time and without counting (for CSV export); the lock is released between pages."""
+        clauses, params = _where(query)
+        after = query.after
+        while True:
+            page_clauses, page_params = list(clauses), list(params)
+            if after is not None:
+                page_clauses.append("(started_at < ? OR (started_at = ? AND call_id > ?))")
+                page_params += [after.started_at, after.started_at, after.call_id]
+            sql = f"SELECT {_COLUMN_LIST} FROM call_log"
+            if page_clauses:
+                sql += " WHERE " + " AND ".join(page_clauses)
+            sql += " ORDER BY started_at DESC, call_id ASC LIMIT ?"
+            page_params.append(query.limit)
+            async with self._db.reading() as conn:
+                rows = await conn.execute_fetchall(sql, page_params)
+            items = [_row_dict(row) for row in rows]
+            if not items:
+                return
+            yield items
+            if len(items) < query.limit:
+                return
+            after = PageKey(items[-1]["started_at"], items[-1]["call_id"])
 
 
 class CallLogWriter:
@@ -285,10 +344,13 @@ class CallLogWriter:
 
 __all__ = [
     "MAX_PAGE",
+    "CallLinker",
     "CallLog",
     "CallLogWriter",
     "CallPage",
     "CallQuery",
     "PageKey",
+    "call_json",
+    "select_calls",
     "time_key",
 ]

@@ -34,6 +34,7 @@ from callcenter.web.keys import (
     PRINCIPAL_KEY,
     SESSION_TOKEN_KEY,
     SETTINGS_KEY,
+    TRANSCRIPTION_KEY,
 )
 from callcenter.web.linkstatus import link_report
 
@@ -54,7 +55,11 @@ async def health(request: web.Request) -> web.Response:
     except StoreError:
         db = "error"
     ok = db == "ok" and ami["state"] in {"up", "disabled"}
-    return web.json_response({"status": "ok" if ok else "degraded", "ami": ami, "db": db})
+    body: dict[str, Any] = {"status": "ok" if ok else "degraded", "ami": ami, "db": db}
+    service = request.app.get(TRANSCRIPTION_KEY)
+    if service is not None:  # a missing model degrades transcription only, not the server
+        body["transcription"] = service.status.to_dict()
+    return web.json_response(body)
 
 
 # --- session -------------------------------------------------------------------------------

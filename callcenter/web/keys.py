@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from callcenter.ami.link import AmiLink
+from callcenter.crm.phones import PhoneNormalizer
+from callcenter.crm.privacy import PrivacyService
+from callcenter.hub import Hub
 from callcenter.pump import Pump
+from callcenter.screenpop import ScreenPops
 from callcenter.settings import Settings
-from callcenter.store import Accounts, AuditLog, CallLog, CallLogWriter, Database
+from callcenter.store import (
+    Accounts,
+    AuditLog,
+    CallLog,
+    CallLogWriter,
+    Customers,
+    Database,
+    Interactions,
+    Segments,
+)
+from callcenter.store.reports import Reports
+from callcenter.transcribe import TranscriptionService
+from callcenter.wallboard import WallboardFeed
 from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal
 from callcenter.web.linkstatus import LinkStatusProvider
 
@@ -24,7 +42,18 @@ AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
 LINK_STATUS_KEY: web.AppKey[LinkStatusProvider] = web.AppKey("link_status")
 AMI_LINK_KEY = web.AppKey("ami_link", AmiLink)
 PUMP_KEY = web.AppKey("pump", Pump)
+HUB_KEY = web.AppKey("hub", Hub)
+SCREEN_POPS_KEY = web.AppKey("screen_pops", ScreenPops)
+WALLBOARD_KEY = web.AppKey("wallboard", WallboardFeed)
+REPORTS_KEY = web.AppKey("reports", Reports)
+TRANSCRIPTION_KEY = web.AppKey("transcription", TranscriptionService)
 ROUTE_ACCESS_KEY: web.AppKey[dict[AbstractRoute, Access]] = web.AppKey("route_access")
+OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+PHONES_KEY = web.AppKey("phones", PhoneNormalizer)
+CUSTOMERS_KEY = web.AppKey("customers", Customers)
+INTERACTIONS_KEY = web.AppKey("interactions", Interactions)
+SEGMENTS_KEY = web.AppKey("segments", Segments)
+PRIVACY_KEY = web.AppKey("privacy", PrivacyService)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 SESSION_TOKEN_KEY: web.RequestKey[str] = web.RequestKey("session_token", str)

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from callcenter.web import api
-from callcenter.web.auth import ADMINS, ANY_USER, PUBLIC, Access
-from callcenter.web.keys import ROUTE_ACCESS_KEY
+from callcenter.web import agent_api, api, bulk, campaigns, crm, pages, supervisor, ws
+from callcenter.web.auth import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Access
+from callcenter.web.keys import OPENAPI_KEY, ROUTE_ACCESS_KEY
+from callcenter.web.openapi import build_document, openapi
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+ID = r"{id:\d+}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,265 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/calls", api.list_calls, ANY_USER.audited("calls.list"), "calls"),
     Route("GET", "/api/users", api.list_users, ADMINS.audited("users.list"), "users"),
     Route("GET", "/api/audit", api.list_audit, ADMINS.audited("audit.list"), "audit"),
+    Route("GET", "/api/openapi.json", openapi, ANY_USER, "openapi"),
+    # Live sockets: the Origin check applies to the handshake (a GET browsers send
+    # cross-site with cookies attached).
+    Route("GET", "/ws/agent", ws.agent_socket, ANY_USER.origin_checked(), "ws_agent"),
+    Route(
+        "GET", "/ws/supervisor", ws.supervisor_socket, SUPERVISORS.origin_checked(), "ws_supervisor"
+    ),
+    # --- CRM: everyone reads and writes customers and their timeline; merging is for
+    # supervisors; GDPR export and erasure, and bulk exports, for admins.
+    Route(
+        "GET", "/api/customers", crm.list_customers, ANY_USER.audited("customers.list"), "customers"
+    ),
+    Route(
+        "POST",
+        "/api/customers",
+        crm.create_customer,
+        ANY_USER.audited("customer.create"),
+        "customer_create",
+    ),
+    Route(
+        "GET",
+        "/api/customers/lookup",
+        crm.lookup_customer,
+        ANY_USER.audited("customers.lookup"),
+        "customer_lookup",
+    ),
+    Route(
+        "GET",
+        f"/api/customers/{ID}",
+        crm.get_customer,
+        ANY_USER.audited("customer.read"),
+        "customer",
+    ),
+    Route(
+        "PATCH",
+        f"/api/customers/{ID}",
+        crm.update_customer,
+        ANY_USER.audited("customer.update"),
+        "customer_update",
+    ),
+    # The handler audits erasures and merges itself, with what was done.
+    Route("DELETE", f"/api/customers/{ID}", crm.erase_customer, ADMINS, "customer_erase"),
+    Route(
+        "GET",
+        f"/api/customers/{ID}/export",
+        crm.export_customer,
+        ADMINS.audited("customer.export"),
+        "customer_export",
+    ),
+    Route("POST", f"/api/customers/{ID}/merge", crm.merge_customers, SUPERVISORS, "customer_merge"),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/notes",
+        crm.add_note,
+        ANY_USER.audited("note.create"),
+        "customer_notes",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/dispositions",
+        crm.add_disposition,
+        ANY_USER.audited("disposition.create"),
+        "customer_dispositions",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/callbacks",
+        crm.add_callback,
+        ANY_USER.audited("callback.create"),
+        "customer_callbacks",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/tickets",
+        crm.add_ticket,
+        ANY_USER.audited("ticket.create"),
+        "customer_tickets",
+    ),
+    Route(
+        "GET", "/api/callbacks", crm.list_callbacks, ANY_USER.audited("callbacks.list"), "callbacks"
+    ),
+    Route(
+        "PATCH",
+        f"/api/callbacks/{ID}",
+        crm.update_callback,
+        ANY_USER.audited("callback.update"),
+        "callback_update",
+    ),
+    Route("GET", "/api/tickets", crm.list_tickets, ANY_USER.audited("tickets.list"), "tickets"),
+    Route(
+        "PATCH",
+        f"/api/tickets/{ID}",
+        crm.update_ticket,
+        ANY_USER.audited("ticket.update"),
+        "ticket_update",
+    ),
+    Route(
+        "GET", "/api/search", crm.search_customers, ANY_USER.audited("customers.search"), "search"
+    ),
+    Route("GET", "/api/segments", crm.list_segments, ANY_USER, "segments"),
+    Route(
+        "POST",
+        "/api/segments",
+        crm.create_segment,
+        SUPERVISORS.audited("segment.create"),
+        "segment_create",
+    ),
+    Route(
+        "GET",
+        f"/api/segments/{ID}/customers",
+        crm.segment_customers,
+        ANY_USER.audited("segment.read"),
+        "segment_customers",
+    ),
+    Route(
+        "DELETE",
+        f"/api/segments/{ID}",
+        crm.delete_segment,
+        SUPERVISORS.audited("segment.delete"),
+        "segment_delete",
+    ),
+    # The import handler audits itself, with the summary.
+    Route(
+        "POST",
+        "/api/import/customers",
+        bulk.import_customers_csv,
+        SUPERVISORS,
+        "customers_import",
+    ),
+    Route(
+        "GET",
+        "/api/export/customers.csv",
+        bulk.export_customers_csv,
+        ADMINS.audited("customers.export"),
+        "customers_csv",
+    ),
+    Route(
+        "GET",
+        "/api/export/calls.csv",
+        bulk.export_calls_csv,
+        ADMINS.audited("calls.export"),
+        "calls_csv",
+    ),
+    # --- Agent panel: the pages are public shells (their scripts read everything over the
+    # API and go to /login on a 401); call control and wrap-up act on the caller's own phone.
+    Route("GET", "/", pages.index, PUBLIC, "index"),
+    Route("GET", "/login", pages.login_page, PUBLIC, "login_page"),
+    Route("GET", "/agent", pages.agent_page, PUBLIC, "agent_page"),
+    # Supervisors' pages: public shells too (the API and the socket answer 403 to agents).
+    Route("GET", "/wallboard", pages.wallboard_page, PUBLIC, "wallboard_page"),
+    Route("GET", "/reports", pages.reports_page, PUBLIC, "reports_page"),
+    Route("GET", "/static/{path:[A-Za-z0-9_./-]{1,200}}", pages.static_file, PUBLIC, "static"),
+    Route("GET", "/api/agent/state", agent_api.agent_state, ANY_USER, "agent_state"),
+    Route("GET", "/api/agent/options", agent_api.options, ANY_USER, "agent_options"),
+    Route(
+        "POST", "/api/agent/pause", agent_api.pause, ANY_USER.audited("agent.pause"), "agent_pause"
+    ),
+    Route("POST", "/api/agent/dial", agent_api.dial, ANY_USER.audited("call.dial"), "agent_dial"),
+    Route(
+        "POST",
+        "/api/agent/hangup",
+        agent_api.hangup,
+        ANY_USER.audited("call.hangup"),
+        "agent_hangup",
+    ),
+    Route(
+        "POST",
+        "/api/agent/transfer",
+        agent_api.transfer,
+        ANY_USER.audited("call.transfer"),
+        "agent_transfer",
+    ),
+    Route(
+        "POST",
+        "/api/agent/wrapup",
+        agent_api.wrap_up,
+        ANY_USER.audited("call.wrapup"),
+        "agent_wrapup",
+    ),
+    # --- Supervisors: the wallboard (also pushed on /ws/supervisor), listen / whisper /
+    # barge, pausing and removing agents (the handlers audit what they did), reports.
+    Route("GET", "/api/wallboard", supervisor.wallboard, SUPERVISORS, "wallboard"),
+    Route("POST", "/api/supervisor/spy", supervisor.spy, SUPERVISORS, "supervisor_spy"),
+    Route(
+        "POST",
+        "/api/supervisor/agents/pause",
+        supervisor.agent_pause,
+        SUPERVISORS,
+        "supervisor_agent_pause",
+    ),
+    Route(
+        "POST",
+        "/api/supervisor/agents/remove",
+        supervisor.agent_remove,
+        SUPERVISORS,
+        "supervisor_agent_remove",
+    ),
+    Route("GET", "/api/reports", supervisor.report, SUPERVISORS.audited("reports.read"), "reports"),
+    Route(
+        "GET",
+        "/api/reports.csv",
+        supervisor.report_csv,
+        SUPERVISORS.audited("reports.export"),
+        "reports_csv",
+    ),
+    # Agents too, but the handler narrows them to their own calls.
+    Route(
+        "GET",
+        "/api/calls/{call_id:[0-9A-Za-z][0-9A-Za-z._-]{0,127}}",
+        agent_api.call_detail,
+        ANY_USER.audited("call.read"),
+        "call",
+    ),
+    # --- outbound retention campaigns and churn scores: supervisors and admins.
+    Route("GET", "/api/campaigns", campaigns.list_campaigns, SUPERVISORS, "campaigns"),
+    Route(
+        "POST",
+        "/api/campaigns",
+        campaigns.create_campaign,
+        SUPERVISORS.audited("campaign.create"),
+        "campaign_create",
+    ),
+    Route("GET", f"/api/campaigns/{ID}", campaigns.get_campaign, SUPERVISORS, "campaign"),
+    Route(
+        "POST",
+        f"/api/campaigns/{ID}/start",
+        campaigns.start_campaign,
+        SUPERVISORS.audited("campaign.start"),
+        "campaign_start",
+    ),
+    Route(
+        "POST",
+        f"/api/campaigns/{ID}/pause",
+        campaigns.pause_campaign,
+        SUPERVISORS.audited("campaign.pause"),
+        "campaign_pause",
+    ),
+    Route(
+        "POST",
+        f"/api/campaigns/{ID}/resume",
+        campaigns.resume_campaign,
+        SUPERVISORS.audited("campaign.resume"),
+        "campaign_resume",
+    ),
+    Route("GET", "/api/churn", campaigns.retention_list, SUPERVISORS, "churn"),
+    Route(
+        "POST",
+        "/api/churn/recompute",
+        campaigns.recompute_churn,
+        SUPERVISORS.audited("churn.recompute"),
+        "churn_recompute",
+    ),
+    Route(
+        "GET",
+        f"/api/customers/{ID}/churn",
+        campaigns.customer_churn,
+        SUPERVISORS,
+        "customer_churn",
+    ),
 )
 
 
@@ -47,3 +310,4 @@ def setup_routes(app: web.Application) -> None:
         added = app.router.add_route(route.method, route.path, route.handler, name=route.name)
         access[added] = route.access
     app[ROUTE_ACCESS_KEY] = access
+    app[OPENAPI_KEY] = build_document(ROUTES)

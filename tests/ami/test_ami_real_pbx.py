@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
-import socket
-import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -17,53 +13,20 @@ from callcenter.ami import AmiLink, filter_actions
 from callcenter.fake_pbx import decode_frame, encode_frame
 from callcenter.model.events import Event, QueueMemberChanged
 from callcenter.settings import DEFAULT_AMI_EVENTS, AmiSettings
-
-KIT = Path(__file__).resolve().parents[2].parent / "shared" / "pbx" / "pbx"
+from tests.pbx.conftest import shared_kit
+from tests.pbx.kit import kit_missing_reason
 
 pytestmark = [
     pytest.mark.pbx,
-    pytest.mark.skipif(not KIT.exists(), reason=f"real Asterisk kit not found at {KIT}"),
+    pytest.mark.skipif(kit_missing_reason() is not None, reason=str(kit_missing_reason())),
 ]
 
 
-def _free_port_base() -> int:
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(20000, 58000, 100)
-        try:
-            for offset in (38, 39, 60, 62, 64):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port base for the Asterisk kit")
-
-
-@pytest.fixture(scope="module")
-def pbx_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    directory = tmp_path_factory.mktemp("pbx")
-    base = _free_port_base()
-    started = subprocess.run(
-        [str(KIT), "start", str(directory), "--port-base", str(base)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    try:
-        if started.returncode != 0:
-            pytest.fail(f"pbx start failed: {started.stderr[-2000:]}")
-        env = dict(
-            line.split("=", 1)
-            for line in (directory / "pbx.env").read_text().splitlines()
-            if "=" in line and not line.startswith("#")
-        )
-        yield env
-    finally:
-        subprocess.run(
-            [str(KIT), "stop", str(directory)], capture_output=True, timeout=120, check=False
-        )
+@pytest.fixture
+def pbx_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """``pbx.env`` of the session's one kit, shared with tests/pbx (started once, with our
+    dialplans, stopped when the session ends)."""
+    return shared_kit(request).env
 
 
 def _settings(env: dict[str, str], user: str = "PBX_AMI") -> AmiSettings:
@@ -114,8 +77,9 @@ async def test_filters_accepted_and_queue_actions_round_trip(
     link_factory: Callable[[AmiSettings], tuple[AmiLink, list[object]]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A user with write=system (the kit's ``lab``): the Filter actions are accepted."""
     with caplog.at_level(logging.WARNING, logger="callcenter.ami"):
-        link, log = link_factory(_settings(pbx_env))
+        link, log = link_factory(_settings(pbx_env, "PBX_LAB"))
         await eventually(lambda: any(isinstance(item, tuple) for item in log))
         assert link.status.authenticated
         await link.queue_add("support", "PJSIP/2019", member_name="Real Test")
@@ -131,8 +95,9 @@ async def test_filters_accepted_and_queue_actions_round_trip(
 
 
 async def test_asterisk_applies_our_session_filters(pbx_env: dict[str, str]) -> None:
-    """A raw session with exactly the Filter actions the link sends: QueueAdd's
-    DeviceStateChange noise must not arrive, QueueMemberAdded must."""
+    """A raw session (as ``lab``: the Filter action needs write=system) with exactly the
+    Filter actions the link sends: QueueAdd's DeviceStateChange noise must not arrive,
+    QueueMemberAdded must."""
     reader, writer = await asyncio.open_connection(
         pbx_env["PBX_AMI_HOST"], int(pbx_env["PBX_AMI_PORT"])
     )
@@ -147,8 +112,8 @@ async def test_asterisk_applies_our_session_filters(pbx_env: dict[str, str]) -> 
                 {
                     "Action": "Login",
                     "ActionID": "l",
-                    "Username": pbx_env["PBX_AMI_USERNAME"],
-                    "Secret": pbx_env["PBX_AMI_SECRET"],
+                    "Username": pbx_env["PBX_LAB_USERNAME"],
+                    "Secret": pbx_env["PBX_LAB_SECRET"],
                 }
             )
         )
@@ -184,16 +149,28 @@ async def test_asterisk_applies_our_session_filters(pbx_env: dict[str, str]) -> 
     assert "QueueMemberAdded" in events
 
 
-async def test_viewer_without_system_write_falls_back_to_client_filter(
+async def test_least_privileged_user_relies_on_manager_conf_filters(
     pbx_env: dict[str, str],
     link_factory: Callable[[AmiSettings], tuple[AmiLink, list[object]]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The ``callcenter`` user of dialplans/manager.conf has no write=system: the Filter
+    actions are refused (one warning per login), the link carries on, and the manager.conf
+    eventfilter lines keep the noise out anyway."""
     with caplog.at_level(logging.WARNING, logger="callcenter.ami"):
-        link, log = link_factory(_settings(pbx_env, "PBX_VIEWER"))
+        link, log = link_factory(_settings(pbx_env))
         await eventually(lambda: any(isinstance(item, tuple) for item in log))
+        await link.queue_add("support", "PJSIP/2017")
+        await link.queue_remove("support", "PJSIP/2017")
+        await eventually(
+            lambda: (
+                [e.kind for e in log if isinstance(e, QueueMemberChanged)] == ["added", "removed"]
+            )
+        )
     assert link.status.authenticated
-    assert any("refused the AMI Filter" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "refused the AMI Filter" in warnings[0]
 
 
 async def test_wrong_secret_reported(

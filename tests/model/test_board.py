@@ -156,3 +156,33 @@ def test_resync_rebuilds_members_and_waiting_callers() -> None:
     assert view["longest_wait_s"] == 42.0
     board.apply(ev.QueueCallerLeave("support", caller), 1001.0)
     assert board.queue_view("support", 1001.0)["waiting"] == []
+
+
+def test_pause_intervals_with_their_reasons() -> None:
+    pauses = []
+
+    def probe(event: ev.Event, board: Board, now: float) -> None:
+        pauses.extend(board.take_pauses())
+
+    play("inbound_abandoned.ami", probe)
+    assert sorted((p.interface, p.reason) for p in pauses) == [
+        ("Local/1001@agents/n", "lunch"),
+        ("Local/1002@agents/n", "meeting"),
+    ]
+    assert all(p.ended_at >= p.started_at for p in pauses)
+
+
+def test_a_pause_across_a_reconnect_keeps_its_start() -> None:
+    board = Board()
+    member = ev.QueueMemberChanged(
+        "pause", "support", "PJSIP/2001", "A", "", 1, True, "Lunch", False, 0, 0
+    )
+    board.apply(member, 100.0)
+    board.resync([member], 500.0)
+    assert board.agents["PJSIP/2001"].paused_since == 100.0
+    unpaused = ev.QueueMemberChanged(
+        "pause", "support", "PJSIP/2001", "A", "", 1, False, "", False, 0, 0
+    )
+    board.apply(unpaused, 900.0)
+    [pause] = board.take_pauses()
+    assert (pause.reason, pause.started_at, pause.ended_at) == ("Lunch", 100.0, 900.0)

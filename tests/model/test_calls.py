@@ -177,3 +177,18 @@ def test_attended_transfer_straight_to_an_agent_channel() -> None:
         {"kind": "attended", "from_agent": "PJSIP/2001", "to": "PJSIP/2002"}
     ]
     assert record.hangup_by is HangupBy.CALLER
+
+
+def test_channels_of_device_names_the_agents_live_channels_and_their_call() -> None:
+    tracker = CallTracker()
+    assert tracker.channels_of_device("PJSIP/2001") == []
+    answered_call(tracker)
+    assert tracker.channels_of_device("PJSIP/2001") == [("PJSIP/2001-00000002", "1.0")]
+    assert tracker.channels_of_device("PJSIP/2002") == []
+    tracker.apply(ev.Hangup(AGENT, 16, ""), T0 + 9)
+    assert tracker.channels_of_device("PJSIP/2001") == []
+    local = chan("Local/1001@agents-00000003;1", "2.0", "2.0")
+    tracker.apply(ev.Newchannel(local), T0 + 10)
+    assert tracker.channels_of_device("Local/1001@agents/n") == [
+        ("Local/1001@agents-00000003;1", "2.0")
+    ]

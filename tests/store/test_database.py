@@ -60,12 +60,12 @@ async def test_new_migrations_apply_on_reopen_in_order(db_path: Path) -> None:
     db = await Database.open(db_path, migrations=base)
     await db.close()
     extra = [
-        Migration(101, "second", "INSERT INTO t (v) VALUES ('b');"),
-        Migration(100, "first", "CREATE TABLE t (v TEXT);\nINSERT INTO t (v) VALUES ('a');"),
+        Migration(9101, "second", "INSERT INTO t (v) VALUES ('b');"),
+        Migration(9100, "first", "CREATE TABLE t (v TEXT);\nINSERT INTO t (v) VALUES ('a');"),
     ]
     db = await Database.open(db_path, migrations=base + extra)
     try:
-        assert (await db.applied_migrations())[-2:] == [100, 101]
+        assert (await db.applied_migrations())[-2:] == [9100, 9101]
         async with db.reading() as conn, conn.execute("SELECT v FROM t ORDER BY rowid") as cur:
             assert [r[0] for r in await cur.fetchall()] == ["a", "b"]
     finally:
@@ -74,13 +74,13 @@ async def test_new_migrations_apply_on_reopen_in_order(db_path: Path) -> None:
 
 async def test_a_failing_migration_is_rolled_back_whole(db_path: Path) -> None:
     bad = Migration(
-        100, "broken", "CREATE TABLE half (v TEXT);\nINSERT INTO missing_table VALUES (1);"
+        9100, "broken", "CREATE TABLE half (v TEXT);\nINSERT INTO missing_table VALUES (1);"
     )
     with pytest.raises(StoreError, match="missing_table"):
         await Database.open(db_path, migrations=[*bundled_migrations(), bad])
     db = await Database.open(db_path)
     try:
-        assert 100 not in await db.applied_migrations()
+        assert 9100 not in await db.applied_migrations()
         async with (
             db.reading() as conn,
             conn.execute("SELECT name FROM sqlite_master WHERE name = 'half'") as cursor,

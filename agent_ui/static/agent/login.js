@@ -1,0 +1,47 @@
+// The login form: JSON to /api/login (the server checks the Origin header; no token needed),
+// then on to the page the user came from (our own paths only) or the agent panel.
+import { ApiError, get, post } from "./api.js";
+import { $, show } from "./dom.js";
+
+function target() {
+  const next = new URLSearchParams(location.search).get("next") || "";
+  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")
+    ? next
+    : "/agent";
+}
+
+async function alreadyIn() {
+  try {
+    await get("/api/me", { redirectOn401: false });
+    location.replace(target());
+  } catch {
+    // not logged in: stay here
+  }
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const problem = $("login-error");
+  show(problem, false);
+  const button = event.submitter || $("login-form").querySelector("button");
+  button.disabled = true;
+  try {
+    await post(
+      "/api/login",
+      { username: $("username").value, password: $("password").value },
+      { redirectOn401: false },
+    );
+    location.replace(target());
+  } catch (error) {
+    problem.textContent =
+      error instanceof ApiError && error.status === 401
+        ? "Unknown user or wrong password."
+        : error.message;
+    show(problem, true);
+    $("password").select();
+  } finally {
+    button.disabled = false;
+  }
+});
+
+alreadyIn();

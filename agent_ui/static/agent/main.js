@@ -1,0 +1,621 @@
+// The agent panel: status bar, screen pops, call control and wrap-up.
+//
+// Where the truth lives: the agent's queue state (ready / paused / reason) and the call their
+// phone is in come from GET /api/agent/state, i.e. from what the PBX reported; the socket only
+// says that something happened (ring, answered, ended). After every (re)connect of the socket
+// the page re-fetches everything over HTTP, and it polls the state (often while a call is up,
+// rarely otherwise) because a click-to-call or a supervisor's pause sends no pop.
+import { ApiError, get, patch, post } from "./api.js";
+import { displayName, renderCallbacks, renderCard, renderChoice, renderTimeline } from "./card.js";
+import { $, duration, fill, h, show } from "./dom.js";
+import { AgentSocket } from "./socket.js";
+
+// Polling costs the server a request (and a session lookup) per agent: often only while a
+// phone rings or dials (a click-to-call and a ring-no-answer send no pop), rarely otherwise.
+const POLL_RINGING_MS = 2000;
+const POLL_CONNECTED_MS = 4000;
+const POLL_IDLE_MS = 20000;
+const HEALTH_MS = 15000;
+const CALLBACKS_MS = 300000;
+const CALLBACKS_AHEAD_MS = 2 * 3600 * 1000;
+const DIAL_GRACE_MS = 15000;
+
+const state = {
+  me: null,
+  extension: null,
+  offset: 0, // server clock minus browser clock, in seconds
+  agent: null, // the board's view of my queue membership
+  stateSince: null,
+  call: null, // {call_id, phase: ringing|dialing|connected, number, name, queue, since}
+  wrapup: null, // {call_id, customer, number, name}
+  customer: null, // the customer on the card
+  createFor: null, // a caller's number without any customer record: quick-create offers it
+  dialing: null, // {number, customer, at}
+  callbackNames: new Map(),
+};
+
+let pollTimer = null;
+
+// --- small helpers -----------------------------------------------------------------------
+
+function serverNow() {
+  return Date.now() / 1000 + state.offset;
+}
+
+function interfaceKey(iface) {
+  const text = String(iface || "");
+  if (text.startsWith("Local/") && text.split("/").length > 2) {
+    return text.slice(0, text.lastIndexOf("/"));
+  }
+  return text;
+}
+
+function isMe(agent) {
+  return Boolean(agent) && interfaceKey(agent) === interfaceKey(state.extension);
+}
+
+let noticeTimer = null;
+function notice(message) {
+  const el = $("notice");
+  el.textContent = message;
+  show(el, true);
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => show(el, false), 6000);
+}
+
+function problem(error) {
+  const el = $("problem");
+  if (!error) {
+    show(el, false);
+    return;
+  }
+  el.textContent = error instanceof Error ? error.message : String(error);
+  show(el, true);
+}
+
+/** Run an action for a button: disabled while it runs, errors shown in plain words. */
+async function act(button, action) {
+  if (button) button.disabled = true;
+  problem(null);
+  try {
+    await action();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) problem(error);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+// --- status bar --------------------------------------------------------------------------
+
+function renderStatus() {
+  const pill = $("my-state");
+  let label;
+  let key;
+  const agent = state.agent;
+  if (state.call && state.call.phase === "connected") {
+    [label, key] = ["On call", "on_call"];
+  } else if (state.call && state.call.phase === "ringing") {
+    [label, key] = ["Ringing", "ringing"];
+  } else if (state.call && state.call.phase === "dialing") {
+    [label, key] = ["Dialing", "ringing"];
+  } else if (!agent) {
+    [label, key] = ["Not in a queue", "unknown"];
+  } else if (agent.paused) {
+    [label, key] = [agent.pause_reason ? `Paused: ${agent.pause_reason}` : "Paused", "paused"];
+  } else {
+    [label, key] = [agent.state.replace("_", " "), agent.state];
+    label = label.charAt(0).toUpperCase() + label.slice(1);
+  }
+  if (agent && agent.paused && key !== "paused") label += ` (paused: ${agent.pause_reason || "-"})`;
+  pill.textContent = label;
+  pill.dataset.state = key;
+  $("ready-button").disabled = !(agent && agent.paused);
+  $("pause-button").disabled = !agent;
+  if (agent && agent.paused && agent.pause_reason) {
+    const select = $("pause-reason");
+    if ([...select.options].some((o) => o.value === agent.pause_reason)) {
+      select.value = agent.pause_reason;
+    }
+  }
+  tick();
+}
+
+function tick() {
+  const since = state.call && state.call.since ? state.call.since : state.stateSince;
+  $("timer").textContent = since ? duration(serverNow() - since) : "";
+  const active = $("active-timer");
+  active.textContent =
+    state.call && state.call.phase === "connected" && state.call.since
+      ? duration(serverNow() - state.call.since)
+      : "";
+}
+
+function setLive(status) {
+  const pill = $("live");
+  pill.dataset.state = status;
+  pill.textContent = { live: "Live", connecting: "Live: connecting…", offline: "Live: reconnecting…" }[
+    status
+  ];
+}
+
+async function refreshHealth() {
+  const pill = $("pbx");
+  try {
+    const health = await get("/health");
+    const ami = health.ami;
+    const up = ami.state === "up";
+    pill.dataset.state = up ? "up" : "down";
+    pill.textContent = up ? "PBX connected" : `PBX ${ami.state.replace("_", " ")}`;
+    pill.title = up ? "Link to the phone system is up" : ami.last_error || "no link";
+  } catch {
+    pill.dataset.state = "down";
+    pill.textContent = "Server unreachable";
+  }
+}
+
+// --- the customer side -------------------------------------------------------------------
+
+function showCustomer(customer, history) {
+  state.customer = customer;
+  state.createFor = null;
+  show($("choice"), false);
+  renderCard($("card"), customer, { onDial: dial, dialDisabled: Boolean(state.call) });
+  show($("card"), true);
+  renderTimeline($("timeline"), history || []);
+  const stub = $("stub-form");
+  show(stub, Boolean(customer.is_stub));
+  if (customer.is_stub) {
+    $("stub-name").value = customer.name || "";
+    $("stub-company").value = customer.company || "";
+    $("stub-email").value = "";
+  }
+  if (state.wrapup && !state.wrapup.customer) {
+    state.wrapup.customer = customer;
+    renderWrapupAbout();
+  }
+}
+
+function clearCustomer(message) {
+  state.customer = null;
+  state.createFor = null;
+  show($("choice"), false);
+  show($("stub-form"), false);
+  fill($("card"), message ? h("p", { class: "muted" }, message) : "");
+  show($("card"), Boolean(message));
+  fill($("timeline"));
+}
+
+async function openCustomer(id) {
+  const customer = await get(`/api/customers/${encodeURIComponent(id)}?timeline_limit=10`);
+  showCustomer(customer, customer.timeline);
+  return customer;
+}
+
+function offerChoice(customers) {
+  state.customer = null;
+  show($("card"), false);
+  show($("stub-form"), false);
+  fill($("timeline"));
+  renderChoice($("choice-list"), customers, (customer) =>
+    act(null, () => openCustomer(customer.id)),
+  );
+  show($("choice"), true);
+}
+
+/**
+ * Card(s) for a caller: one → card + history, several → a choice, none → a message (and,
+ * for a real number, the quick-create form).
+ */
+function showCallers(customers, history, number) {
+  if (customers.length === 1) showCustomer(customers[0], history);
+  else if (customers.length > 1) offerChoice(customers);
+  else if (number && /\d{3}/.test(number)) {
+    clearCustomer(`No customer record for ${number} yet.`);
+    state.createFor = number;
+    $("stub-form").reset();
+    show($("stub-form"), true);
+  } else clearCustomer("Number withheld: no customer record.");
+}
+
+async function lookupNumber(number) {
+  if (!number) {
+    showCallers([]);
+    return;
+  }
+  const found = await get(`/api/customers/lookup?number=${encodeURIComponent(number)}`);
+  if (found.customers.length === 1) await openCustomer(found.customers[0].id);
+  else showCallers(found.customers, [], number);
+}
+
+// --- the call side -----------------------------------------------------------------------
+
+function renderCall() {
+  const call = state.call;
+  show($("call-idle"), !call);
+  show($("call-ringing"), Boolean(call) && call.phase === "ringing");
+  show($("call-active"), Boolean(call) && call.phase !== "ringing");
+  if (call) {
+    const name = call.name || (state.customer ? displayName(state.customer) : "");
+    $("ring-name").textContent = name || call.number || "Unknown caller";
+    $("ring-number").textContent = name ? call.number : "";
+    $("ring-queue").textContent = call.queue ? `queue ${call.queue}` : "";
+    $("active-label").textContent = call.phase === "dialing" ? "Dialing" : "Connected";
+    $("active-name").textContent = name || call.number || "";
+    $("active-number").textContent = name ? call.number : "";
+  }
+  for (const button of document.querySelectorAll("#card .dial")) {
+    button.disabled = Boolean(call) || button.dataset.blocked === "true";
+  }
+  renderStatus();
+  schedulePoll();
+}
+
+function clearCall() {
+  state.call = null;
+  state.dialing = null;
+  renderCall();
+}
+
+function renderWrapupAbout() {
+  const wrap = state.wrapup;
+  if (!wrap) return;
+  const who = wrap.customer ? displayName(wrap.customer) : "";
+  $("wrapup-about").textContent = wrap.customer
+    ? `For ${who}${wrap.number ? ` (${wrap.number})` : ""}.`
+    : "No customer for this call yet: find one with the search to save the wrap-up.";
+  $("wrapup-save").disabled = !wrap.customer;
+}
+
+function startWrapup() {
+  const call = state.call;
+  state.call = null;
+  state.dialing = null;
+  if (call && (!state.wrapup || state.wrapup.call_id !== call.call_id)) {
+    state.wrapup = {
+      call_id: call.call_id,
+      customer: state.customer,
+      number: call.number,
+      name: call.name,
+    };
+    $("wrapup-form").reset();
+    renderWrapupAbout();
+    show($("wrapup-form"), true);
+    $("disposition").focus();
+  }
+  renderCall();
+}
+
+function endWrapup() {
+  state.wrapup = null;
+  show($("wrapup-form"), false);
+}
+
+function onRing(message) {
+  state.dialing = null;
+  state.call = {
+    call_id: message.call_id,
+    phase: "ringing",
+    number: message.caller_number,
+    name: message.caller_name,
+    queue: message.queue,
+    since: null,
+  };
+  showCallers(message.customers || [], message.history, message.caller_number);
+  renderCall();
+}
+
+function onAnswered(message) {
+  const call = state.call;
+  if (!call || call.call_id !== message.call_id) {
+    if (isMe(message.agent)) refreshState();
+    return;
+  }
+  if (isMe(message.agent)) {
+    call.phase = "connected";
+    call.since = serverNow();
+    renderCall();
+  } else {
+    clearCall();
+    if (!state.wrapup) clearCustomer();
+    refreshState();
+  }
+}
+
+function onEnded(message) {
+  const call = state.call;
+  if (call && call.call_id === message.call_id) {
+    if (call.phase === "connected" || isMe(message.agent)) startWrapup();
+    else {
+      clearCall();
+      if (!state.wrapup) clearCustomer();
+    }
+  }
+  refreshState();
+}
+
+/** Bring the page in line with the PBX: my queue state and the call my phone is in. */
+async function refreshState() {
+  let current;
+  try {
+    current = await get("/api/agent/state");
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) problem(error);
+    schedulePoll();
+    return;
+  }
+  state.offset = current.now - Date.now() / 1000;
+  state.agent = current.agent;
+  state.stateSince = current.agent ? current.agent.since : null;
+  fill(
+    $("colleagues"),
+    current.colleagues.map((c) => h("option", { value: c.extension }, `${c.name} (${c.state})`)),
+  );
+  const live = current.call;
+  const call = state.call;
+  if (live) {
+    const outbound = live.direction === "outbound";
+    const phase = live.state === "talking" ? "connected" : outbound ? "dialing" : "ringing";
+    const since = phase === "connected" ? current.now - live.duration_s : null;
+    if (call && call.call_id === null && call.phase === "dialing") {
+      call.call_id = live.call_id; // the click-to-call we started
+      state.dialing = null;
+      call.phase = phase;
+      call.since = since;
+    } else if (!call || call.call_id !== live.call_id) {
+      if (call && call.phase === "connected") startWrapup();
+      state.call = {
+        call_id: live.call_id,
+        phase,
+        number: outbound ? live.called_number : live.caller_number,
+        name: outbound ? "" : live.caller_name,
+        queue: live.queue,
+        since,
+      };
+      lookupNumber(state.call.number).catch(problem);
+    } else if (phase === "connected" && call.phase !== "connected") {
+      call.phase = "connected";
+      call.since = since;
+    }
+  } else if (call) {
+    const waitingForDial =
+      call.call_id === null && state.dialing && Date.now() - state.dialing.at < DIAL_GRACE_MS;
+    if (call.phase === "connected") startWrapup();
+    else if (!waitingForDial) clearCall();
+  }
+  renderCall();
+}
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  let delay = POLL_IDLE_MS;
+  if (state.call && state.call.phase === "connected") delay = POLL_CONNECTED_MS;
+  else if (state.call || state.dialing) delay = POLL_RINGING_MS;
+  pollTimer = setTimeout(refreshState, delay);
+}
+
+// --- callbacks ---------------------------------------------------------------------------
+
+async function refreshCallbacks() {
+  const before = new Date(Date.now() + CALLBACKS_AHEAD_MS).toISOString();
+  const found = await get(
+    `/api/callbacks?assigned_to=me&due_before=${encodeURIComponent(before)}&limit=20`,
+  );
+  const missing = [...new Set(found.items.map((c) => c.customer_id))].filter(
+    (id) => !state.callbackNames.has(id),
+  );
+  await Promise.all(
+    missing.slice(0, 10).map(async (id) => {
+      try {
+        const customer = await get(`/api/customers/${id}?timeline_limit=1`);
+        state.callbackNames.set(id, displayName(customer));
+      } catch {
+        state.callbackNames.set(id, `Customer ${id}`);
+      }
+    }),
+  );
+  renderCallbacks($("callback-list"), found.items, state.callbackNames, (id) =>
+    act(null, () => openCustomer(id)),
+  );
+}
+
+// --- actions -----------------------------------------------------------------------------
+
+async function dial(number, customer) {
+  await act(null, async () => {
+    await post("/api/agent/dial", { number });
+    state.dialing = { number, customer, at: Date.now() };
+    state.call = {
+      call_id: null,
+      phase: "dialing",
+      number,
+      name: displayName(customer),
+      queue: null,
+      since: null,
+    };
+    notice(`Calling ${number}: your phone rings first, then the customer.`);
+    renderCall();
+    setTimeout(refreshState, 500);
+  });
+}
+
+function later(ms) {
+  setTimeout(refreshState, ms);
+}
+
+function wire() {
+  $("pause-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const reason = $("pause-reason").value;
+    act($("pause-button"), async () => {
+      await post("/api/agent/pause", { paused: true, reason });
+      notice(`Paused (${reason}).`);
+      later(300);
+      later(1500);
+    });
+  });
+  $("ready-button").addEventListener("click", (event) =>
+    act(event.currentTarget, async () => {
+      await post("/api/agent/pause", { paused: false });
+      notice("Ready for calls.");
+      later(300);
+      later(1500);
+    }),
+  );
+  $("hangup").addEventListener("click", (event) =>
+    act(event.currentTarget, async () => {
+      const callId = state.call ? state.call.call_id : null;
+      await post("/api/agent/hangup", callId ? { call_id: callId } : {});
+      notice("Hung up.");
+      later(300);
+    }),
+  );
+  $("transfer-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const kind = (event.submitter && event.submitter.dataset.kind) || "blind";
+    const to = $("transfer-to").value.trim();
+    act(event.submitter, async () => {
+      const body = { to, kind };
+      if (state.call && state.call.call_id) body.call_id = state.call.call_id;
+      await post("/api/agent/transfer", body);
+      notice(
+        kind === "blind"
+          ? `Transferred to ${to}.`
+          : `Calling ${to} for an attended transfer: talk to them, then hang up to complete it.`,
+      );
+      $("transfer-to").value = "";
+      later(500);
+    });
+  });
+  $("wrapup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const wrap = state.wrapup;
+    if (!wrap || !wrap.customer) return;
+    const body = {
+      customer_id: wrap.customer.id,
+      disposition: $("disposition").value,
+    };
+    if (wrap.call_id) body.call_id = wrap.call_id;
+    const note = $("wrapup-note").value.trim();
+    if (note) body.note = note;
+    if ($("callback-on").checked) {
+      const at = $("callback-at").value;
+      if (!at) {
+        problem("Pick when the callback is due.");
+        return;
+      }
+      body.callback = { due_at: new Date(at).toISOString(), for: $("callback-for").value };
+    }
+    act($("wrapup-save"), async () => {
+      await post("/api/agent/wrapup", body);
+      notice("Wrap-up saved.");
+      const customerId = wrap.customer.id;
+      endWrapup();
+      if (state.customer && state.customer.id === customerId && !state.call) {
+        await openCustomer(customerId);
+      }
+      if (body.callback) await refreshCallbacks();
+    });
+  });
+  $("wrapup-skip").addEventListener("click", () => endWrapup());
+  $("stub-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const customer = state.customer;
+    const number = state.createFor;
+    if (!customer && !number) return;
+    const change = {};
+    const name = $("stub-name").value.trim();
+    const company = $("stub-company").value.trim();
+    const email = $("stub-email").value.trim();
+    if (name) change.name = name;
+    if (company) change.company = company;
+    if (email) change.emails = [email];
+    if (!Object.keys(change).length) {
+      problem("Fill in a name, a company or an email first.");
+      return;
+    }
+    act(event.submitter, async () => {
+      const saved = customer
+        ? await patch(`/api/customers/${customer.id}`, change)
+        : await post("/api/customers", { ...change, phones: [number] });
+      notice("Customer saved.");
+      state.callbackNames.set(saved.id, displayName(saved));
+      await openCustomer(saved.id);
+      renderCall();
+    });
+  });
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = $("search-q").value.trim();
+    act(event.submitter, async () => {
+      const found = await get(`/api/search?q=${encodeURIComponent(q)}&limit=10`);
+      const list = $("search-results");
+      if (!found.items.length) {
+        fill(list, h("li", { class: "muted" }, "No match."));
+        return;
+      }
+      renderChoice(list, found.items, (customer) =>
+        act(null, async () => {
+          await openCustomer(customer.id);
+          fill(list);
+        }),
+      );
+    });
+  });
+  $("logout").addEventListener("click", (event) =>
+    act(event.currentTarget, async () => {
+      await post("/api/logout", {});
+      location.assign("/login");
+    }),
+  );
+}
+
+// --- start -------------------------------------------------------------------------------
+
+async function refreshAll() {
+  await Promise.all([
+    refreshState(),
+    refreshHealth(),
+    refreshCallbacks().catch((error) => problem(error)),
+  ]);
+}
+
+async function main() {
+  wire();
+  let me;
+  try {
+    me = await get("/api/me");
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) problem(error);
+    return;
+  }
+  state.me = me.user;
+  state.extension = me.user.extension;
+  $("whoami").textContent = `${me.user.username}${me.user.extension ? ` · ${me.user.extension}` : ""}`;
+  show($("supervisor-nav"), ["supervisor", "admin"].includes(me.user.role));
+  renderCall();
+  setInterval(tick, 1000);
+  setInterval(refreshHealth, HEALTH_MS);
+  setInterval(() => refreshCallbacks().catch(() => {}), CALLBACKS_MS);
+  refreshHealth();
+  if (!state.extension) {
+    problem("No phone extension is assigned to your user: screen pops and call control are off.");
+    setLive("offline");
+    return;
+  }
+  const socket = new AgentSocket({
+    onStatus: setLive,
+    onOpen: () => {
+      refreshAll().catch(problem);
+    },
+    onMessage: (message) => {
+      if (message.type === "ring") onRing(message);
+      else if (message.type === "answered") onAnswered(message);
+      else if (message.type === "ended") onEnded(message);
+    },
+  });
+  socket.start();
+  document.documentElement.dataset.ready = "true";
+}
+
+main();

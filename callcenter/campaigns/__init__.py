@@ -1,0 +1,1 @@
+"""Outbound retention campaigns: the churn score, the campaign service and the dialer."""

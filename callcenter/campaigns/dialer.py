@@ -1,0 +1,414 @@
+"""The dialer: the long-running task that places a campaign's calls and settles them.
+
+Each tick, for every ``running`` campaign whose own schedule is open (a scheduled campaign
+starts by itself on its first day and hour, and is marked ``finished`` once its last day is
+over), it asks :func:`~callcenter.model.pacing.calls_to_place` how many calls to place from
+the ready agents of the campaign's queue on the live board, takes that many attempts in dial
+order (callbacks first, then priority, then the longest overdue), and for each:
+
+1. reads the customer's do-not-call and consent flags *now* and asks
+   :func:`~callcenter.model.attempts.may_dial` (a refusal is recorded on the attempt:
+   blocked, closed or deferred to the next opening of the callee's window);
+2. persists the attempt in ``dialing`` with its new dial id (committed);
+3. only then sends ``Originate`` (``Channel: Local/<number>@campaign-dial``, ``Context:
+   campaign``, ``Exten: <queue>``, ``ActionID`` = the dial id, variables ``CAMPAIGN_ID`` and
+   ``ATTEMPT_ID`` = the dial id).
+
+Outcomes: the ``OriginateResponse`` with the dial id as ActionID says whether the customer
+answered. Asterisk cannot tell *why* a Local channel failed (reason 0), so a failure waits
+for the call log record of that call (outbound, the same called number, started after the
+dial) which says busy, no answer or congestion; without one within ``record_grace_s`` the
+reason of the response decides. An answered call is settled by its record: ``answered``
+(an agent talked: completed) or ``abandoned`` (safe-harbour message). The retry policy then
+schedules the next try.
+
+Restart safety: at start-up every attempt still in flight is reconciled with no live dial
+ids (the channels of a dial placed before the restart are not ours to follow): a
+``connected`` attempt is completed, any other is settled ``unknown`` and retried only after
+the policy's delay, never dialed again under the same dial id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
+
+from callcenter.model import events as ev
+from callcenter.model.attempts import (
+    WAITING,
+    Answered,
+    Attempt,
+    CallbackRequested,
+    CampaignRules,
+    Consent,
+    Dial,
+    DialOutcome,
+    Ended,
+    NumberStatus,
+    RetryPolicy,
+    advance,
+    may_dial,
+    next_to_dial,
+    outcome_of_originate,
+    reconcile_all,
+)
+from callcenter.model.board import AgentState, Board
+from callcenter.model.calling_window import (
+    CallingRules,
+    DailyHours,
+    WindowState,
+    campaign_state,
+)
+from callcenter.model.pacing import (
+    AbandonLedger,
+    CenterState,
+    DialHistory,
+    DialMode,
+    DialStats,
+    LogNormal,
+    PacingSettings,
+    Quantiles,
+    calls_to_place,
+)
+from callcenter.model.records import CallFinished, CallRecord, Change, Direction, Outcome
+from callcenter.settings import CampaignSettings
+from callcenter.store.campaigns import Campaign, Campaigns
+
+log = logging.getLogger(__name__)
+
+Originate = Callable[..., Awaitable[str]]
+
+_RECORD_OUTCOMES = {
+    Outcome.ANSWERED: DialOutcome.COMPLETED,
+    Outcome.ABANDONED: DialOutcome.ABANDONED,
+    Outcome.BUSY: DialOutcome.BUSY,
+    Outcome.NO_ANSWER: DialOutcome.NO_ANSWER,
+    Outcome.CONGESTION: DialOutcome.CONGESTION,
+    Outcome.FAILED: DialOutcome.FAILED,
+}
+# An answered customer waits this long for an agent (safe harbour) before counting as served.
+_ANSWER_WAIT_S = 3.0
+_PRIOR = DialStats(
+    answer_rate=0.3,
+    answer_delays=Quantiles.uniform(5, 25),
+    unanswered_delays=Quantiles.uniform(5, 30),
+    talk=LogNormal.from_mean(180, 0.6),
+    wrap_up_s=30,
+    dials=0,
+    answer_weight=30,
+)
+
+
+def _hhmm(text: str) -> wall_time:
+    hh, _, mm = text.partition(":")
+    return wall_time(int(hh), int(mm))
+
+
+def rules_of(campaign: Campaign) -> CampaignRules:
+    """The model's calling and retry rules of a stored campaign."""
+    s = campaign.spec
+    hours = (
+        DailyHours(_hhmm(s.hours_start), _hhmm(s.hours_end))
+        if s.hours_start and s.hours_end
+        else None
+    )
+    calling = CallingRules(
+        time_zone=s.time_zone,
+        first_day=date.fromisoformat(s.first_day) if s.first_day else None,
+        last_day=date.fromisoformat(s.last_day) if s.last_day else None,
+        campaign_hours=hours,
+        callee_hours=DailyHours(_hhmm(s.callee_start), _hhmm(s.callee_end)),
+    )
+    return CampaignRules(calling=calling, retry=retry_policy(s.max_attempts, s.retry or {}))
+
+
+def retry_policy(max_attempts: int, minutes: Mapping[str, float | None]) -> RetryPolicy:
+    """``{"busy": 10, "no_answer": null, ...}`` over the defaults (``null``: not retried)."""
+    defaults = RetryPolicy(max_attempts=max_attempts)
+    values: dict[str, timedelta | None] = {}
+    for outcome in ("busy", "no_answer", "congestion", "failed", "machine", "abandoned"):
+        if outcome in minutes:
+            m = minutes[outcome]
+            values[outcome] = timedelta(minutes=m) if m is not None else None
+        else:
+            values[outcome] = getattr(defaults, outcome)
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        busy=values["busy"],
+        no_answer=values["no_answer"],
+        congestion=values["congestion"],
+        failed=values["failed"],
+        machine=values["machine"],
+        abandoned=values["abandoned"],
+    )
+
+
+@dataclass(slots=True)
+class Flight:
+    """A dial placed by this process and not settled yet."""
+
+    dial_id: str
+    attempt_id: str
+    campaign_id: int
+    number: str
+    dialed_at: float
+    answered_at: float | None = None
+    failed: DialOutcome | None = None  # from a failed OriginateResponse, awaiting the record
+    failed_at: float = 0.0
+
+
+@dataclass(slots=True)
+class CampaignPace:
+    history: DialHistory = field(default_factory=lambda: DialHistory(_PRIOR))
+    ledger: AbandonLedger = field(default_factory=AbandonLedger)
+
+
+class Dialer:
+    """One per server; see the module docstring. ``board`` is the pump's live board."""
+
+    def __init__(
+        self,
+        store: Campaigns,
+        originate: Originate,
+        board: Board,
+        settings: CampaignSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._originate = originate
+        self._board = board
+        self._settings = settings
+        self._clock = clock
+        self._inbox: asyncio.Queue[ev.OriginateResponse | CallRecord] = asyncio.Queue()
+        self._flights: dict[str, Flight] = {}
+        self._pace: dict[int, CampaignPace] = {}
+        self.originated: list[str] = []  # dial ids, in order (for tests and /health)
+
+    # --- fed synchronously by the pump (never block) ---------------------------------------
+
+    def on_event(self, event: ev.Event, now: float) -> None:
+        if isinstance(event, ev.OriginateResponse) and event.action_id in self._flights:
+            self._inbox.put_nowait(event)
+
+    def on_change(self, change: Change) -> None:
+        if isinstance(change, CallFinished) and change.record.direction is Direction.OUTBOUND:
+            self._inbox.put_nowait(change.record)
+
+    # --- the task ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.recover()
+        while True:
+            try:
+                item = await asyncio.wait_for(self._inbox.get(), self._settings.tick_s)
+            except TimeoutError:
+                pass
+            else:
+                await self._handle(item)
+            while not self._inbox.empty():
+                await self._handle(self._inbox.get_nowait())
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("dialer tick failed")
+
+    async def drain(self) -> None:
+        """Handle every event received so far (tests, and before a tick)."""
+        while not self._inbox.empty():
+            await self._handle(self._inbox.get_nowait())
+
+    async def recover(self) -> None:
+        """After a restart: settle every attempt left in flight (no dial id is reused)."""
+        now = self._now()
+        campaigns = {c.id: c for c in await self._store.all()}
+        for attempt in await self._store.in_flight():
+            campaign = campaigns.get(int(attempt.campaign_id))
+            if campaign is None:
+                continue
+            for changed in reconcile_all([attempt], (), (), now, rules_of(campaign).retry):
+                log.warning(
+                    "attempt %s was %s at restart: now %s",
+                    attempt.attempt_id,
+                    attempt.state.value,
+                    changed.state.value,
+                )
+                await self._store.save(changed)
+                if attempt.dial_id and changed.last_outcome is not None:
+                    await self._store.settle_dial(attempt.dial_id, changed.last_outcome, None)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # --- deciding and dialing ------------------------------------------------------------
+
+    async def tick(self) -> None:
+        await self.drain()
+        await self._expire_failures()
+        now = self._now()
+        for campaign in await self._store.all():
+            if campaign.state != "running":
+                continue
+            rules = rules_of(campaign)
+            window = campaign_state(rules.calling, now)
+            if window is WindowState.ENDED:
+                log.info("campaign %s ended", campaign.id)
+                await self._store.set_state(campaign.id, "finished")
+                continue
+            if window is not WindowState.OPEN:
+                continue
+            await self._work(campaign, rules, now)
+
+    def _center(self, campaign: Campaign) -> CenterState:
+        queue = campaign.spec.queue
+        ready = sum(
+            1
+            for a in self._board.agents.values()
+            if queue in a.queues and a.state is AgentState.READY and not a.paused
+        )
+        now = self._clock()
+        mine = [f for f in self._flights.values() if f.campaign_id == campaign.id]
+        ringing = tuple(now - f.dialed_at for f in mine if f.answered_at is None)
+        waiting = sum(
+            1 for f in mine if f.answered_at is not None and now - f.answered_at < _ANSWER_WAIT_S
+        )
+        return CenterState(ready_agents=ready, ringing_s=ringing, answered_waiting=waiting)
+
+    async def _work(self, campaign: Campaign, rules: CampaignRules, now: datetime) -> None:
+        pace = self._pace.setdefault(campaign.id, CampaignPace())
+        settings = PacingSettings(
+            mode=DialMode(campaign.spec.mode), abandon_target=campaign.spec.abandon_target
+        )
+        decision = calls_to_place(
+            self._center(campaign),
+            pace.history.stats(),
+            pace.ledger.counts(self._clock()),
+            settings,
+        )
+        if decision.calls <= 0:
+            return
+        waiting = await self._store.attempts(campaign.id, sorted(WAITING, key=lambda s: s.value))
+        placed = 0
+        for attempt in next_to_dial(waiting, now, rules.retry):
+            if placed >= decision.calls:
+                break
+            if await self._try_dial(campaign, rules, attempt, now):
+                placed += 1
+
+    async def _try_dial(
+        self, campaign: Campaign, rules: CampaignRules, attempt: Attempt, now: datetime
+    ) -> bool:
+        facts = await self._store.number_facts(attempt.attempt_id)
+        status = NumberStatus(
+            on_dnc_list=facts.do_not_call,
+            consent=Consent.GRANTED if facts.may_call else Consent.WITHDRAWN,
+            time_zone=facts.time_zone,
+        )
+        verdict = may_dial(attempt, status, rules, now)
+        if not verdict.allowed:
+            follow = verdict.follow_up(now)
+            if follow is not None:
+                await self._store.save(advance(attempt, follow, rules.retry))
+            log.info(
+                "attempt %s not dialed: %s",
+                attempt.attempt_id,
+                ", ".join(r.value for r in verdict.refusals),
+            )
+            return False
+        dialing = advance(attempt, Dial(now), rules.retry)
+        dial_id = dialing.dial_id
+        assert dial_id is not None
+        await self._store.save_dialing(dialing)  # committed before the Originate
+        self._flights[dial_id] = Flight(
+            dial_id, attempt.attempt_id, campaign.id, attempt.number, now.timestamp()
+        )
+        self.originated.append(dial_id)
+        try:
+            await self._originate(
+                f"Local/{attempt.number}@{self._settings.dial_context}",
+                context=self._settings.queue_context,
+                exten=campaign.spec.queue,
+                timeout_s=self._settings.ring_timeout_s,
+                variables={"CAMPAIGN_ID": str(campaign.id), "ATTEMPT_ID": dial_id},
+                action_id=dial_id,
+            )
+        except Exception:
+            log.exception("originate of %s failed", dial_id)
+            await self._settle(self._flights[dial_id], DialOutcome.FAILED, None)
+        return True
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    async def _handle(self, item: ev.OriginateResponse | CallRecord) -> None:
+        if isinstance(item, ev.OriginateResponse):
+            flight = self._flights.get(item.action_id)
+            if flight is None:
+                return
+            outcome = outcome_of_originate(item.success, item.reason)
+            if outcome is None:
+                flight.answered_at = self._clock()
+                await self._advance(flight, Answered(self._now()))
+            else:
+                flight.failed, flight.failed_at = outcome, self._clock()
+                if self._settings.record_grace_s <= 0:
+                    await self._settle(flight, outcome, None)
+            return
+        for flight in sorted(self._flights.values(), key=lambda f: f.dialed_at):
+            if flight.number == item.called_number and item.started_at >= flight.dialed_at - 2:
+                await self._settle(flight, _RECORD_OUTCOMES[item.outcome], item)
+                return
+
+    async def _expire_failures(self) -> None:
+        limit = self._clock() - self._settings.record_grace_s
+        for flight in list(self._flights.values()):
+            if flight.failed is not None and flight.failed_at <= limit:
+                await self._settle(flight, flight.failed, None)
+
+    async def _advance(self, flight: Flight, event: Answered | Ended) -> None:
+        attempt, _ = await self._store.attempt(flight.attempt_id)
+        if attempt.dial_id != flight.dial_id:
+            return
+        campaign = await self._store.get(flight.campaign_id)
+        after = advance(attempt, event, rules_of(campaign).retry)
+        if after is not attempt:
+            await self._store.save(after)
+
+    async def _settle(
+        self, flight: Flight, outcome: DialOutcome, record: CallRecord | None
+    ) -> None:
+        self._flights.pop(flight.dial_id, None)
+        await self._advance(flight, Ended(self._now(), outcome))
+        await self._store.settle_dial(
+            flight.dial_id, outcome, record.call_id if record is not None else None
+        )
+        pace = self._pace.setdefault(flight.campaign_id, CampaignPace())
+        person = outcome in (DialOutcome.COMPLETED, DialOutcome.ABANDONED)
+        ring_end = flight.answered_at or (record.ended_at if record else self._clock())
+        pace.history.dialed(person, max(ring_end - flight.dialed_at, 0.0))
+        if record is not None and record.talk_s > 0:
+            pace.history.talked(record.talk_s)
+        if person:
+            pace.ledger.answered(self._clock(), outcome is DialOutcome.ABANDONED)
+        log.info("dial %s: %s", flight.dial_id, outcome.value)
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def schedule_callback(
+        self, attempt_id: str, due_at: datetime, agent: str | None = None
+    ) -> Attempt:
+        attempt, _ = await self._store.attempt(attempt_id)
+        campaign = await self._store.get(int(attempt.campaign_id))
+        after = advance(
+            attempt, CallbackRequested(self._now(), due_at, agent), rules_of(campaign).retry
+        )
+        await self._store.save(after)
+        return after
+
+    @property
+    def in_flight(self) -> list[str]:
+        return sorted(self._flights)

@@ -1,0 +1,201 @@
+"""GDPR in the database: everything about one customer, erasure, and recording retention.
+
+Erasure (:meth:`Privacy.erase`) deletes the customer and every record merged into it, with
+their phones, emails, addresses, notes, dispositions, callbacks, tickets and search entries.
+The calls stay, for anonymous statistics (queue, agent, times, outcome): their link to the
+customer is removed, the customer's side of the call (the caller number and name of an
+inbound call, the called number of an outbound one) is blanked and the recording reference
+cleared. A call also linked to another customer (a shared number) is blanked too: the
+erasure request wins; the other customer keeps the link. Deleting the recording *files* is
+the caller's job (:mod:`callcenter.crm.privacy`), with the paths returned here.
+
+The database connection runs with ``secure_delete`` and :func:`search.purge` drops the
+postings of deleted text from the full-text index, so erased data does not linger in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from callcenter.errors import NotFoundError
+from callcenter.store import search
+from callcenter.store.calllog import call_json, select_calls
+from callcenter.store.customers import chunks, customer_row, customer_row_data, load_customers
+from callcenter.store.database import Database
+from callcenter.store.interactions import (
+    callback_json,
+    disposition_json,
+    note_json,
+    tickets_of,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    customer_ids: list[int]
+    """The customer and the records merged into it, all deleted."""
+    calls_anonymised: int
+    recordings: list[str]
+    """Recording paths that were referenced by the anonymised calls."""
+
+
+async def _family(conn: aiosqlite.Connection, customer_id: int) -> list[int]:
+    """The customer and the tombstones of records merged into it."""
+    row = customer_row_data(await customer_row(conn, customer_id))
+    if row["merged_into"] is not None:
+        raise NotFoundError(
+            f"customer {customer_id} was merged into {row['merged_into']}; use that id"
+        )
+    rows = await conn.execute_fetchall(
+        "SELECT id FROM customers WHERE merged_into = ? ORDER BY id", (customer_id,)
+    )
+    return [customer_id, *(int(r[0]) for r in rows)]
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class Privacy:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def dossier(self, customer_id: int) -> dict[str, Any]:
+        """Everything stored about one customer (GDPR access / portability)."""
+        async with self._db.reading() as conn:
+            family = await _family(conn, customer_id)
+            customers = await load_customers(conn, family)
+            marks = _marks(family)
+            calls = [
+                call_json(row)
+                for row in await conn.execute_fetchall(
+                    f"{select_calls('l')} FROM call_log l WHERE l.call_id IN"
+                    f" (SELECT call_id FROM customer_calls WHERE customer_id IN ({marks}))"
+                    " ORDER BY l.started_at, l.call_id",
+                    family,
+                )
+            ]
+            sections: dict[str, list[dict[str, Any]]] = {}
+            for name, table, render, columns in (
+                ("notes", "notes", note_json, "id, customer_id, call_id, author, body, created_at"),
+                (
+                    "dispositions",
+                    "dispositions",
+                    disposition_json,
+                    "id, customer_id, call_id, code, author, created_at",
+                ),
+                (
+                    "callbacks",
+                    "callbacks",
+                    callback_json,
+                    "id, customer_id, due_at, assigned_to, state, note, created_by,"
+                    " created_at, updated_at",
+                ),
+            ):
+                rows = await conn.execute_fetchall(
+                    f"SELECT {columns} FROM {table} WHERE customer_id IN ({marks}) ORDER BY id",
+                    family,
+                )
+                sections[name] = [render(row) for row in rows]
+            tickets = await tickets_of(conn, f"customer_id IN ({marks}) ORDER BY id", family)
+        return {
+            "customer": customers[0],
+            "merged_records": customers[1:],
+            "calls": calls,
+            **sections,
+            "tickets": tickets,
+            "recordings": [
+                {"call_id": call["call_id"], "path": call["recording"]}
+                for call in calls
+                if call["recording"]
+            ],
+        }
+
+    async def recordings(self, customer_id: int) -> list[str]:
+        """Paths of the recordings of this customer's calls."""
+        async with self._db.reading() as conn:
+            family = await _family(conn, customer_id)
+            rows = await conn.execute_fetchall(
+                "SELECT DISTINCT l.recording FROM call_log l JOIN customer_calls x"
+                f" ON x.call_id = l.call_id WHERE x.customer_id IN ({_marks(family)})"
+                " AND l.recording IS NOT NULL ORDER BY 1",
+                family,
+            )
+        return [str(row[0]) for row in rows]
+
+    async def erase(self, customer_id: int) -> Erasure:
+        async with self._db.transaction() as conn:
+            family = await _family(conn, customer_id)
+            marks = _marks(family)
+            linked = f"SELECT call_id FROM customer_calls WHERE customer_id IN ({marks})"
+            recordings = [
+                str(row[0])
+                for row in await conn.execute_fetchall(
+                    f"SELECT DISTINCT recording FROM call_log WHERE call_id IN ({linked})"
+                    " AND recording IS NOT NULL ORDER BY 1",
+                    family,
+                )
+            ]
+            cursor = await conn.execute(
+                "UPDATE call_log SET"
+                " caller_number = CASE WHEN direction = 'inbound' THEN '' ELSE caller_number END,"
+                " caller_name = CASE WHEN direction = 'inbound' THEN '' ELSE caller_name END,"
+                " called_number = CASE WHEN direction = 'outbound' THEN '' ELSE called_number END,"
+                f" recording = NULL WHERE call_id IN ({linked})",
+                family,
+            )
+            anonymised = cursor.rowcount
+            await cursor.close()
+            note_ids = [
+                int(row[0])
+                for row in await conn.execute_fetchall(
+                    f"SELECT id FROM notes WHERE customer_id IN ({marks})", family
+                )
+            ]
+            await search.drop_notes(conn, note_ids)
+            await search.drop_customers(conn, family)
+            await conn.execute(f"DELETE FROM customer_calls WHERE customer_id IN ({marks})", family)
+            # Tombstones first: they reference the kept record.
+            for member in reversed(family):
+                await conn.execute("DELETE FROM customers WHERE id = ?", (member,))
+        return Erasure(family, anonymised, recordings)
+
+    async def expired_recordings(
+        self, before: str, *, after: tuple[str, str] | None = None, limit: int = 500
+    ) -> list[tuple[str, str, str]]:
+        """(started_at, call id, recording path) of calls started before ``before`` (stored
+        time form) that still reference a recording, oldest first, continuing after the
+        (started_at, call id) ``after``."""
+        sql = (
+            "SELECT started_at, call_id, recording FROM call_log"
+            " WHERE recording IS NOT NULL AND started_at < ?"
+        )
+        params: list[Any] = [before]
+        if after is not None:
+            sql += " AND (started_at > ? OR (started_at = ? AND call_id > ?))"
+            params += [after[0], after[0], after[1]]
+        sql += " ORDER BY started_at, call_id LIMIT ?"
+        params.append(limit)
+        async with self._db.reading() as conn:
+            rows = await conn.execute_fetchall(sql, params)
+        return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    async def forget_recordings(self, call_ids: Sequence[str]) -> None:
+        async with self._db.transaction() as conn:
+            for chunk in chunks(list(call_ids)):
+                await conn.execute(
+                    f"UPDATE call_log SET recording = NULL WHERE call_id IN ({_marks(chunk)})",
+                    chunk,
+                )
+
+    async def purge_deleted_text(self) -> None:
+        """Rewrite the search index without the postings of erased text, then checkpoint and
+        truncate the write-ahead log, which still holds the old page images."""
+        async with self._db.transaction() as conn:
+            await search.purge(conn)
+        async with self._db.reading() as conn:
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,163 @@
+"""Campaign and churn API (supervisors and admins): campaigns from a segment snapshot or the
+retention list, start/pause/resume, progress; churn scores and the retention list."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.campaigns.retention import Retention, entries_from_segment
+from callcenter.model.pacing import DialMode
+from callcenter.store.campaigns import Campaigns, CampaignSpec
+from callcenter.store.errors import ConflictError, ValidationError
+from callcenter.web.api import read_json_object
+from callcenter.web.crm import path_id
+from callcenter.web.keys import CUSTOMERS_KEY, PRINCIPAL_KEY, SEGMENTS_KEY, SETTINGS_KEY
+
+CAMPAIGNS_KEY = web.AppKey("campaigns", Campaigns)
+RETENTION_KEY = web.AppKey("retention", Retention)
+
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(CampaignSpec)} - {"source"}
+_OUTCOMES = ("busy", "no_answer", "congestion", "failed", "machine", "abandoned")
+
+
+def _hhmm(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise ValidationError(key, "expected HH:MM")
+    hh, mm = value[:2], value[3:]
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ValidationError(key, "expected HH:MM")
+    return value
+
+
+def parse_spec(body: dict[str, Any], source: str, defaults: CampaignSpec) -> CampaignSpec:
+    values: dict[str, Any] = {}
+    for key in _SPEC_FIELDS:
+        if key in body and body[key] is not None:
+            values[key] = body[key]
+    for key in ("name", "queue"):
+        if not isinstance(values.get(key), str) or not values[key].strip():
+            raise ValidationError(key, "required text")
+    if values.get("mode", "progressive") not in {m.value for m in DialMode}:
+        raise ValidationError("mode", "preview, progressive or predictive")
+    for key in ("priority", "max_attempts"):
+        if key in values and (not isinstance(values[key], int) or isinstance(values[key], bool)):
+            raise ValidationError(key, "expected an integer")
+    if values.get("max_attempts", 1) < 1:
+        raise ValidationError("max_attempts", "at least 1")
+    for key in ("first_day", "last_day"):
+        if key in values:
+            try:
+                date.fromisoformat(str(values[key]))
+            except ValueError as exc:
+                raise ValidationError(key, "expected YYYY-MM-DD") from exc
+    for key in ("hours_start", "hours_end", "callee_start", "callee_end"):
+        if key in values:
+            values[key] = _hhmm(key, values[key])
+    retry = values.get("retry", {})
+    if not isinstance(retry, dict) or any(
+        k not in _OUTCOMES or not (v is None or isinstance(v, int | float))
+        for k, v in retry.items()
+    ):
+        raise ValidationError("retry", f"minutes (or null) per outcome: {', '.join(_OUTCOMES)}")
+    target = values.get("abandon_target", 0.03)
+    if not isinstance(target, int | float) or not 0 < target < 1:
+        raise ValidationError("abandon_target", "a fraction, e.g. 0.03")
+    return dataclasses.replace(defaults, **values, source=source)
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    campaigns = await request.app[CAMPAIGNS_KEY].all()
+    return web.json_response({"items": [c.to_dict() for c in campaigns]})
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    """``{"name", "queue", "mode", ..., "source": {"segment": id} | {"churn": threshold}}``:
+    the call list is a snapshot taken now."""
+    body = await read_json_object(request)
+    settings = request.app[SETTINGS_KEY]
+    source = body.pop("source", None)
+    store = request.app[CAMPAIGNS_KEY]
+    defaults = CampaignSpec(
+        name="",
+        queue="",
+        time_zone=settings.center.time_zone,
+        callee_start=settings.campaigns.callee_start,
+        callee_end=settings.campaigns.callee_end,
+    )
+    unknown = set(body) - _SPEC_FIELDS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "unknown field")
+    if (
+        isinstance(source, dict)
+        and set(source) == {"segment"}
+        and isinstance(source["segment"], int)
+    ):
+        spec = parse_spec(body, f"segment:{source['segment']}", defaults)
+        entries = await entries_from_segment(
+            request.app[SEGMENTS_KEY],
+            request.app[CUSTOMERS_KEY],
+            store,
+            source["segment"],
+        )
+    elif isinstance(source, dict) and set(source) == {"churn"}:
+        threshold = source["churn"]
+        if threshold is not None and not isinstance(threshold, int | float):
+            raise ValidationError("source", "churn: a threshold or null")
+        spec = parse_spec(body, "churn", defaults)
+        entries = await request.app[RETENTION_KEY].entries_from_churn(threshold)
+    else:
+        raise ValidationError("source", 'expected {"segment": id} or {"churn": threshold}')
+    campaign = await store.create(spec, entries, created_by=request[PRINCIPAL_KEY].user.username)
+    return web.json_response(
+        {**campaign.to_dict(), "progress": await store.progress(campaign.id)}, status=201
+    )
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    store = request.app[CAMPAIGNS_KEY]
+    campaign = await store.get(path_id(request))
+    return web.json_response({**campaign.to_dict(), "progress": await store.progress(campaign.id)})
+
+
+async def _move(request: web.Request, allowed: tuple[str, ...], state: str) -> web.Response:
+    store = request.app[CAMPAIGNS_KEY]
+    campaign = await store.get(path_id(request))
+    if campaign.state not in allowed:
+        raise ConflictError(f"campaign {campaign.id} is {campaign.state}")
+    return web.json_response((await store.set_state(campaign.id, state)).to_dict())
+
+
+async def start_campaign(request: web.Request) -> web.Response:
+    return await _move(request, ("draft",), "running")
+
+
+async def pause_campaign(request: web.Request) -> web.Response:
+    return await _move(request, ("running",), "paused")
+
+
+async def resume_campaign(request: web.Request) -> web.Response:
+    return await _move(request, ("paused",), "running")
+
+
+async def retention_list(request: web.Request) -> web.Response:
+    """Customers at or above the threshold (``threshold`` query, default from settings)."""
+    raw = request.query.get("threshold")
+    try:
+        threshold = float(raw) if raw is not None else None
+    except ValueError as exc:
+        raise ValidationError("threshold", "expected a number") from exc
+    items = await request.app[RETENTION_KEY].retention_list(threshold)
+    return web.json_response({"items": items})
+
+
+async def recompute_churn(request: web.Request) -> web.Response:
+    scored = await request.app[RETENTION_KEY].recompute()
+    return web.json_response({"scored": scored})
+
+
+async def customer_churn(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[CAMPAIGNS_KEY].score_of(path_id(request)))

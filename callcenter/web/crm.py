@@ -1,0 +1,432 @@
+"""CRM JSON API: customers, caller lookup, timeline, notes, dispositions, callbacks, tickets,
+search, segments, merge and GDPR export/erasure.
+
+Each handler validates its input, makes one store/service call and answers; roles, CSRF and
+most audit entries come from the route table. Erasure and merge write their own audit entry
+(with what was done) instead.
+
+Every user may read any customer and their whole timeline (agents need the history of whoever
+calls); the call log's own "agents see their own calls" rule applies to ``/api/calls``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from callcenter.crm.customers import parse_customer, parse_patch
+from callcenter.errors import NotFoundError
+from callcenter.store import (
+    MAX_PAGE,
+    UNSET,
+    CallbackQuery,
+    CallbackState,
+    CustomerFilter,
+    TicketKind,
+    TicketQuery,
+    TicketStatus,
+    ValidationError,
+)
+from callcenter.store.calllog import time_key
+from callcenter.web.api import (
+    _limit,
+    _moment,
+    _single,
+    _unknown,
+    read_json_object,
+)
+from callcenter.web.keys import (
+    AUDIT_KEY,
+    CUSTOMERS_KEY,
+    INTERACTIONS_KEY,
+    PHONES_KEY,
+    PRINCIPAL_KEY,
+    PRIVACY_KEY,
+    SEGMENTS_KEY,
+)
+
+MAX_BODY = 10_000
+MAX_SUBJECT = 200
+MAX_CALL_ID = 128
+TIMELINE_DEFAULT = 50
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+FILTER_PARAMS = tuple(CustomerFilter.__dataclass_fields__)
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """The numeric id in the path (the route pattern allows digits only)."""
+    text = request.match_info[name]
+    if len(text) > 18:
+        raise NotFoundError(f"no record {text}")
+    return int(text)
+
+
+def _username(request: web.Request) -> str:
+    return request[PRINCIPAL_KEY].user.username
+
+
+def _text(body: Mapping[str, Any], key: str, max_len: int, *, required: bool) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ValidationError(key, "required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(key, "expected a non-empty string")
+    if len(value) > max_len:
+        raise ValidationError(key, f"longer than {max_len} characters")
+    return value.strip()
+
+
+def _call_id(body: Mapping[str, Any]) -> str | None:
+    return _text(body, "call_id", MAX_CALL_ID, required=False)
+
+
+def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise ValidationError(str(key), f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _due(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(key, "expected an ISO 8601 time such as 2024-05-01T09:00:00Z")
+    moment: datetime | None = _moment(key, value)
+    assert moment is not None
+    return time_key(moment)
+
+
+def _assignee(body: Mapping[str, Any]) -> str | None:
+    value = body.get("assigned_to")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("assigned_to", "expected a username or null (anyone)")
+    return value.strip().lower()
+
+
+def _call_ids(body: Mapping[str, Any], key: str) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError(key, "expected a list of at most 100 call ids")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item or len(item) > MAX_CALL_ID:
+            raise ValidationError(f"{key}[{i}]", "expected a call id")
+    return list(dict.fromkeys(value))
+
+
+def _enum_value(key: str, value: Any, enum: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValidationError(key, f"expected one of {allowed}") from None
+
+
+def _filter(params: MultiMapping[str]) -> CustomerFilter:
+    return CustomerFilter.from_mapping(
+        {key: _single(params, key) for key in params if key in FILTER_PARAMS}
+    )
+
+
+def _after(params: MultiMapping[str]) -> int | None:
+    text = _single(params, "cursor")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise ValidationError("cursor", "not a cursor returned by this API")
+    return int(text)
+
+
+# --- customers -----------------------------------------------------------------------------
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    """Filters as in :class:`CustomerFilter`; ``limit`` 1..500, ``cursor`` from a page."""
+    params = request.query
+    _unknown(params, (*FILTER_PARAMS, "limit", "cursor"))
+    page = await request.app[CUSTOMERS_KEY].query(
+        _filter(params), limit=_limit(params, 50), after=_after(params)
+    )
+    cursor = str(page.next_after) if page.next_after is not None else None
+    return web.json_response({"items": page.items, "next_cursor": cursor})
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    data = parse_customer(await read_json_object(request), request.app[PHONES_KEY])
+    customer = await request.app[CUSTOMERS_KEY].create(data)
+    return web.json_response(customer, status=201)
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    """The customer with its newest ``timeline_limit`` (default 50) events."""
+    params = request.query
+    _unknown(params, ("timeline_limit",))
+    limit = TIMELINE_DEFAULT
+    text = _single(params, "timeline_limit")
+    if text is not None:
+        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+            raise ValidationError("timeline_limit", f"expected an integer from 1 to {MAX_PAGE}")
+        limit = int(text)
+    customer_id = path_id(request)
+    customer = await request.app[CUSTOMERS_KEY].get(customer_id)
+    timeline = await request.app[INTERACTIONS_KEY].timeline(customer_id, limit=limit)
+    return web.json_response({**customer, "timeline": timeline})
+
+
+async def update_customer(request: web.Request) -> web.Response:
+    patch = parse_patch(await read_json_object(request), request.app[PHONES_KEY])
+    customer = await request.app[CUSTOMERS_KEY].update(path_id(request), patch)
+    return web.json_response(customer)
+
+
+async def lookup_customer(request: web.Request) -> web.Response:
+    """``?number=`` in any form; every customer having it (a shared number: several)."""
+    params = request.query
+    _unknown(params, ("number",))
+    number = _single(params, "number")
+    if number is None:
+        raise ValidationError("number", "required")
+    found = await request.app[CUSTOMERS_KEY].lookup(number)
+    return web.json_response(
+        {
+            "number": number,
+            "tried": list(found.keys),
+            "matched": found.e164,
+            "customers": found.customers,
+        }
+    )
+
+
+async def merge_customers(request: web.Request) -> web.Response:
+    """``{"other": id}``: everything of ``other`` moves into ``{id}``."""
+    body = await read_json_object(request)
+    _only(body, ("other",))
+    other = body.get("other")
+    if not isinstance(other, int) or isinstance(other, bool) or not 0 < other < 2**62:
+        raise ValidationError("other", "required, the id of the customer to merge into this one")
+    keep = path_id(request)
+    customer = await request.app[CUSTOMERS_KEY].merge(keep, other)
+    await request.app[AUDIT_KEY].audit(
+        _username(request), "customer.merge", request.path, {"kept": keep, "merged": other}
+    )
+    return web.json_response(customer)
+
+
+async def export_customer(request: web.Request) -> web.Response:
+    """GDPR: everything stored about the customer, as one JSON document."""
+    customer_id = path_id(request)
+    dossier = await request.app[PRIVACY_KEY].dossier(customer_id)
+    return web.json_response(
+        dossier,
+        headers={"Content-Disposition": f'attachment; filename="customer-{customer_id}.json"'},
+    )
+
+
+async def erase_customer(request: web.Request) -> web.Response:
+    """GDPR erasure: the customer's personal data, notes and recordings are deleted; the
+    calls stay as anonymous statistics. Answers what was done."""
+    report = await request.app[PRIVACY_KEY].erase(path_id(request))
+    await request.app[AUDIT_KEY].audit(
+        _username(request), "customer.erase", request.path, report.to_dict()
+    )
+    return web.json_response(report.to_dict())
+
+
+async def search_customers(request: web.Request) -> web.Response:
+    """``?q=`` words matched (as prefixes) in names, companies, emails and notes."""
+    params = request.query
+    _unknown(params, ("q", "limit"))
+    text = _single(params, "q")
+    if text is None or not re.search(r"\w", text):
+        raise ValidationError("q", "required, at least one word to search for")
+    items = await request.app[CUSTOMERS_KEY].search(text, limit=_limit(params, 20))
+    return web.json_response({"items": items})
+
+
+# --- notes and dispositions ----------------------------------------------------------------
+
+
+async def add_note(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    _only(body, ("body", "call_id"))
+    text = _text(body, "body", MAX_BODY, required=True)
+    assert text is not None
+    note = await request.app[INTERACTIONS_KEY].add_note(
+        path_id(request), author=_username(request), body=text, call_id=_call_id(body)
+    )
+    return web.json_response(note, status=201)
+
+
+async def add_disposition(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    _only(body, ("code", "call_id"))
+    code = body.get("code")
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise ValidationError("code", "required, 1-64 lower-case letters, digits, _ . -")
+    disposition = await request.app[INTERACTIONS_KEY].add_disposition(
+        path_id(request), author=_username(request), code=code, call_id=_call_id(body)
+    )
+    return web.json_response(disposition, status=201)
+
+
+# --- callbacks -----------------------------------------------------------------------------
+
+
+async def add_callback(request: web.Request) -> web.Response:
+    """``{"due_at", "assigned_to": username or null (anyone), "note"}``."""
+    body = await read_json_object(request)
+    _only(body, ("due_at", "assigned_to", "note"))
+    if "due_at" not in body:
+        raise ValidationError("due_at", "required")
+    callback = await request.app[INTERACTIONS_KEY].add_callback(
+        path_id(request),
+        due_at=_due("due_at", body["due_at"]),
+        assigned_to=_assignee(body),
+        note=_text(body, "note", MAX_BODY, required=False) or "",
+        created_by=_username(request),
+    )
+    return web.json_response(callback, status=201)
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    """``?state=open`` (default; ``all`` for every state), ``?assigned_to=me|USER`` (theirs
+    and anyone's), ``?due_before=``, ``?customer=``, ``?limit=``."""
+    params = request.query
+    _unknown(params, ("state", "assigned_to", "due_before", "customer", "limit"))
+    state_text = _single(params, "state") or "open"
+    state = None if state_text == "all" else _enum_value("state", state_text, CallbackState)
+    assigned = _single(params, "assigned_to")
+    if assigned == "me":
+        assigned = _username(request)
+    due_before = _single(params, "due_before")
+    query = CallbackQuery(
+        state=state,
+        assigned_to=assigned.lower() if assigned else None,
+        due_before=_due("due_before", due_before) if due_before else None,
+        customer_id=_customer_param(params),
+        limit=_limit(params, 100),
+    )
+    items = await request.app[INTERACTIONS_KEY].callbacks(query)
+    return web.json_response({"items": items})
+
+
+def _customer_param(params: MultiMapping[str]) -> int | None:
+    text = _single(params, "customer")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise ValidationError("customer", "expected a customer id")
+    return int(text)
+
+
+async def update_callback(request: web.Request) -> web.Response:
+    """``{"state": "open"|"done"|"cancelled", "due_at", "assigned_to", "note"}`` (any)."""
+    body = await read_json_object(request)
+    _only(body, ("state", "due_at", "assigned_to", "note"))
+    if not body:
+        raise ValidationError("body", "nothing to change")
+    callback = await request.app[INTERACTIONS_KEY].update_callback(
+        path_id(request),
+        state=_enum_value("state", body["state"], CallbackState) if "state" in body else None,
+        due_at=_due("due_at", body["due_at"]) if "due_at" in body else None,
+        assigned_to=_assignee(body) if "assigned_to" in body else UNSET,
+        note=_text(body, "note", MAX_BODY, required=True) if "note" in body else None,
+    )
+    return web.json_response(callback)
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+
+async def add_ticket(request: web.Request) -> web.Response:
+    """``{"subject", "kind": "ticket"|"complaint", "calls": [call ids]}``."""
+    body = await read_json_object(request)
+    _only(body, ("subject", "kind", "calls"))
+    subject = _text(body, "subject", MAX_SUBJECT, required=True)
+    assert subject is not None
+    ticket = await request.app[INTERACTIONS_KEY].add_ticket(
+        path_id(request),
+        kind=_enum_value("kind", body.get("kind", "ticket"), TicketKind),
+        subject=subject,
+        created_by=_username(request),
+        calls=_call_ids(body, "calls"),
+    )
+    return web.json_response(ticket, status=201)
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    """``?status=``, ``?kind=``, ``?customer=``, ``?limit=``; recently updated first."""
+    params = request.query
+    _unknown(params, ("status", "kind", "customer", "limit"))
+    status = _single(params, "status")
+    kind = _single(params, "kind")
+    query = TicketQuery(
+        status=_enum_value("status", status, TicketStatus) if status else None,
+        kind=_enum_value("kind", kind, TicketKind) if kind else None,
+        customer_id=_customer_param(params),
+        limit=_limit(params, 100),
+    )
+    return web.json_response({"items": await request.app[INTERACTIONS_KEY].tickets(query)})
+
+
+async def update_ticket(request: web.Request) -> web.Response:
+    """``{"status", "subject", "add_calls": [call ids]}`` (any)."""
+    body = await read_json_object(request)
+    _only(body, ("status", "subject", "add_calls"))
+    if not body:
+        raise ValidationError("body", "nothing to change")
+    ticket = await request.app[INTERACTIONS_KEY].update_ticket(
+        path_id(request),
+        status=_enum_value("status", body["status"], TicketStatus) if "status" in body else None,
+        subject=_text(body, "subject", MAX_SUBJECT, required=True) if "subject" in body else None,
+        add_calls=_call_ids(body, "add_calls"),
+    )
+    return web.json_response(ticket)
+
+
+# --- segments ------------------------------------------------------------------------------
+
+
+async def list_segments(request: web.Request) -> web.Response:
+    segments = await request.app[SEGMENTS_KEY].all()
+    return web.json_response({"items": [segment.to_dict() for segment in segments]})
+
+
+async def create_segment(request: web.Request) -> web.Response:
+    """``{"name", "filter": {...}}`` with the filters of ``GET /api/customers``."""
+    body = await read_json_object(request)
+    _only(body, ("name", "filter"))
+    name = _text(body, "name", MAX_SUBJECT, required=True)
+    assert name is not None
+    where = body.get("filter")
+    if not isinstance(where, dict) or not where:
+        raise ValidationError("filter", "required, an object with at least one filter")
+    segment = await request.app[SEGMENTS_KEY].create(
+        name, CustomerFilter.from_mapping(where), created_by=_username(request)
+    )
+    return web.json_response(segment.to_dict(), status=201)
+
+
+async def segment_customers(request: web.Request) -> web.Response:
+    """The customers in the segment now; ``limit`` and ``cursor`` as for customers."""
+    params = request.query
+    _unknown(params, ("limit", "cursor"))
+    segment = await request.app[SEGMENTS_KEY].get(path_id(request))
+    page = await request.app[CUSTOMERS_KEY].query(
+        segment.filter, limit=_limit(params, 50), after=_after(params)
+    )
+    cursor = str(page.next_after) if page.next_after is not None else None
+    return web.json_response(
+        {"segment": segment.to_dict(), "items": page.items, "next_cursor": cursor}
+    )
+
+
+async def delete_segment(request: web.Request) -> web.Response:
+    await request.app[SEGMENTS_KEY].delete(path_id(request))
+    return web.Response(status=204)

@@ -1,0 +1,73 @@
+"""Churn scores: explainable reasons, recomputation from the CRM, the retention list."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from callcenter.campaigns.churn import ChurnFacts, score
+from callcenter.campaigns.retention import Retention
+from callcenter.settings import CampaignSettings
+from callcenter.store import Customers, Database
+from callcenter.store.campaigns import Campaigns
+from callcenter.store.customers import CustomerInput, Phone
+from tests.campaigns.conftest import START, Clock
+
+DAY = 86400.0
+W = CampaignSettings()
+
+
+def test_score_lists_every_reason_with_its_weight() -> None:
+    facts = ChurnFacts(
+        customer_id=7,
+        created_at=START - 365 * DAY,
+        last_contact_at=START - 90 * DAY,
+        open_complaints=1,
+        negative_dispositions=3,
+        failed_contacts=0,
+        contract_end=date(2026, 3, 2),
+    )
+    result = score(facts, W, START, date(2026, 3, 2))
+    points = {r.factor: r.points for r in result.reasons}
+    assert points == {
+        "no_contact": 12.5,
+        "open_complaints": 12.5,
+        "negative_dispositions": 15.0,
+        "contract_end": 15.0,
+        "tenure": 10.0 * (1 - 365 / 730),
+    }
+    assert result.score == sum(points.values())
+    assert result.reasons[0].factor in {"contract_end", "negative_dispositions"}
+    assert all(r.weight > 0 for r in result.reasons)
+
+
+def test_a_happy_long_time_customer_scores_low() -> None:
+    facts = ChurnFacts(1, created_at=START - 3000 * DAY, last_contact_at=START - DAY)
+    assert score(facts, W, START, date(2026, 3, 2)).score < 1
+
+
+async def test_recompute_and_retention_list(
+    db: Database, customers: Customers, store: Campaigns, clock: Clock
+) -> None:
+    clock.now = START - 400 * DAY
+    risky = await customers.create(
+        CustomerInput(
+            name="Risky",
+            custom={"contract_end": "2026-03-10"},
+            phones=(Phone("+4930100001", "+4930100001"),),
+        )
+    )
+    clock.now = START - 5 * DAY
+    await customers.create(CustomerInput(name="Fresh", phones=(Phone("+49301", "+49301"),)))
+    clock.now = START
+    retention = Retention(store, W, ZoneInfo("UTC"), clock=clock)
+    assert await retention.recompute() == 2
+    found = await retention.retention_list(40)
+    assert [r["customer_id"] for r in found] == [risky["id"]]
+    assert found[0]["number"] == "+4930100001"
+    factors = {r["factor"] for r in found[0]["reasons"]}  # type: ignore[union-attr]
+    assert {"no_contact", "contract_end"} <= factors
+    entries = await retention.entries_from_churn(40)
+    assert [e.number for e in entries] == ["+4930100001"]
+    json.dumps(found)

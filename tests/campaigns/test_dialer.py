@@ -1,0 +1,278 @@
+"""The dialer against our fake AMI server: the exact Originate actions, retries, DNC added
+mid-campaign, callbacks first, and a restart with an attempt left in ``dialing``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.ami.link import AmiLink
+from callcenter.campaigns.dialer import Dialer
+from callcenter.fake_pbx import ActionFields, FakeAmiServer
+from callcenter.model import events as ev
+from callcenter.model.attempts import AttemptState, Dial, DialOutcome, RetryPolicy, advance
+from callcenter.model.board import Agent, Board
+from callcenter.model.records import CallFinished, CallRecord, Direction, Outcome
+from callcenter.settings import AmiSettings, CampaignSettings
+from callcenter.store import Customers
+from callcenter.store.campaigns import Campaigns, CampaignSpec, ListEntry
+from callcenter.store.customers import CustomerInput, CustomerPatch, Phone
+from tests.campaigns.conftest import Clock, eventually
+
+SECRET = "s3cret"
+NUMBERS = ("+4930100001", "+4930100002", "+4930100003")
+SETTINGS = CampaignSettings(record_grace_s=5.0)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAmiServer]:
+    srv = FakeAmiServer(secret=SECRET, originate_handler=lambda s, a: None)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+class Rig:
+    def __init__(
+        self, server: FakeAmiServer, store: Campaigns, customers: Customers, clock: Clock
+    ) -> None:
+        self.server = server
+        self.store = store
+        self.customers = customers
+        self.clock = clock
+        self.board = Board()
+        self.ids: list[int] = []
+        self.link: AmiLink | None = None
+        self.dialer = self.new_dialer()
+
+    def new_dialer(self) -> Dialer:
+        async def originate(channel: str, **kw: object) -> str:
+            assert self.link is not None
+            return await self.link.originate(channel, **kw)  # type: ignore[arg-type]
+
+        self.dialer = Dialer(self.store, originate, self.board, SETTINGS, clock=self.clock)
+        return self.dialer
+
+    def agents(self, n: int) -> None:
+        self.board.agents.clear()
+        for i in range(n):
+            name = f"PJSIP/20{i:02d}"
+            self.board.agents[name] = Agent(name, name, queues={"retention"})
+
+    def originates(self) -> list[ActionFields]:
+        return self.server.actions_named("Originate")
+
+    async def campaign(self, **changes: object) -> int:
+        for n, number in enumerate(NUMBERS):
+            made = await self.customers.create(
+                CustomerInput(name=f"C{n}", phones=(Phone(number, number),))
+            )
+            self.ids.append(int(made["id"]))
+        spec = dataclasses.replace(
+            CampaignSpec(name="winback", queue="retention", callee_start="00:00"),
+            callee_end="23:59",
+            **changes,  # type: ignore[arg-type]
+        )
+        entries = [ListEntry(num, cid) for num, cid in zip(NUMBERS, self.ids, strict=True)]
+        campaign = await self.store.create(spec, entries, created_by="boss")
+        await self.store.set_state(campaign.id, "running")
+        return campaign.id
+
+    def respond(self, dial_id: str, success: bool, reason: int) -> None:
+        self.dialer.on_event(
+            ev.OriginateResponse(dial_id, success, "Local/x", "1.1", reason, "campaign", "r"),
+            self.clock.now,
+        )
+
+    def record(self, number: str, outcome: Outcome, talk_s: float = 0.0) -> None:
+        now = self.clock.now
+        self.dialer.on_change(
+            CallFinished(
+                CallRecord(
+                    call_id=f"{now}.{number}",
+                    direction=Direction.OUTBOUND,
+                    caller_number="",
+                    caller_name="",
+                    called_number=number,
+                    queue="retention",
+                    agents_offered=(),
+                    agent="PJSIP/2000" if outcome is Outcome.ANSWERED else None,
+                    started_at=now,
+                    answered_at=None,
+                    ended_at=now + talk_s,
+                    wait_s=0.0,
+                    talk_s=talk_s,
+                    outcome=outcome,
+                    hangup_by=None,
+                )
+            )
+        )
+
+
+@pytest.fixture
+async def rig(
+    server: FakeAmiServer, store: Campaigns, customers: Customers, clock: Clock
+) -> AsyncIterator[Rig]:
+    r = Rig(server, store, customers, clock)
+    settings = AmiSettings(host="127.0.0.1", port=server.port, secret=SECRET)
+    r.link = AmiLink(settings, lambda e, t: r.dialer.on_event(e, t), lambda s, t: None)
+    r.link.start()
+    await eventually(lambda: r.link is not None and r.link.status.authenticated)
+    yield r
+    await r.link.stop()
+
+
+async def test_progressive_places_one_call_per_ready_agent_with_exact_fields(rig: Rig) -> None:
+    cid = await rig.campaign()
+    rig.agents(2)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 2)
+    first = rig.originates()[0]
+    assert {k: v for k, v in first.items() if k != "ActionID"} | {
+        "ActionID": first["ActionID"]
+    } == {
+        "Action": "Originate",
+        "ActionID": f"c{cid}-1.1",
+        "Channel": "Local/+4930100001@campaign-dial",
+        "Context": "campaign",
+        "Exten": "retention",
+        "Priority": "1",
+        "Timeout": "30000",
+        "Async": "true",
+        "Variable": [f"CAMPAIGN_ID={cid}", f"ATTEMPT_ID=c{cid}-1.1"],
+    }
+    assert rig.originates()[1]["ActionID"] == f"c{cid}-2.1"
+    states = {a.attempt_id: a.state for a in await rig.store.attempts(cid)}
+    assert states[f"c{cid}-1"] is AttemptState.DIALING
+    assert states[f"c{cid}-3"] is AttemptState.PENDING
+    # Both agents are owed a ringing call already: nothing more is placed.
+    await rig.dialer.tick()
+    assert len(rig.originates()) == 2
+
+
+async def test_busy_is_retried_after_its_delay_under_a_new_dial_id(rig: Rig) -> None:
+    cid = await rig.campaign()
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    rig.respond(f"c{cid}-1.1", False, 0)  # a Local channel does not say why
+    rig.record(NUMBERS[0], Outcome.BUSY)
+    rig.agents(0)
+    await rig.dialer.tick()
+    attempt, _ = await rig.store.attempt(f"c{cid}-1")
+    assert attempt.state is AttemptState.RETRY_SCHEDULED
+    assert attempt.last_outcome is DialOutcome.BUSY
+    assert attempt.due_at == datetime.fromtimestamp(rig.clock.now, UTC) + timedelta(minutes=10)
+    # The agent is back: the next in line is dialed, the busy number waits for its delay.
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 2)
+    assert rig.originates()[1]["ActionID"] == f"c{cid}-2.1"
+    rig.respond(f"c{cid}-2.1", True, 4)
+    rig.record(NUMBERS[1], Outcome.ANSWERED, talk_s=60)
+    rig.clock.now += 11 * 60
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 3)
+    assert rig.originates()[2]["ActionID"] == f"c{cid}-1.2"
+    done, _ = await rig.store.attempt(f"c{cid}-2")
+    assert done.state is AttemptState.DONE
+    progress = await rig.store.progress(cid)
+    assert progress["outcomes"] == {"busy": 1, "completed": 1, "in_flight": 1}
+    assert progress["contact_rate"] == 0.5
+
+
+async def test_failed_response_without_a_record_settles_from_its_reason(rig: Rig) -> None:
+    cid = await rig.campaign()
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    rig.respond(f"c{cid}-1.1", False, 5)
+    rig.agents(0)
+    await rig.dialer.tick()
+    waiting, _ = await rig.store.attempt(f"c{cid}-1")
+    assert waiting.state is AttemptState.DIALING  # waiting for the call record
+    rig.clock.now += SETTINGS.record_grace_s
+    await rig.dialer.tick()
+    attempt, _ = await rig.store.attempt(f"c{cid}-1")
+    assert (attempt.state, attempt.last_outcome) == (
+        AttemptState.RETRY_SCHEDULED,
+        DialOutcome.BUSY,
+    )
+
+
+async def test_dnc_added_mid_campaign_blocks_the_retry(rig: Rig) -> None:
+    cid = await rig.campaign(retry={"no_answer": 1})
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    rig.respond(f"c{cid}-1.1", False, 0)
+    rig.record(NUMBERS[0], Outcome.NO_ANSWER)
+    await rig.dialer.drain()
+    await rig.customers.update(rig.ids[0], CustomerPatch({"do_not_call": True}))
+    rig.clock.now += 120
+    rig.agents(3)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 3)
+    dialed = {a["ActionID"] for a in rig.originates()}
+    assert dialed == {f"c{cid}-1.1", f"c{cid}-2.1", f"c{cid}-3.1"}
+    blocked, _ = await rig.store.attempt(f"c{cid}-1")
+    assert blocked.state is AttemptState.DNC_BLOCKED
+
+
+async def test_callbacks_come_first(rig: Rig) -> None:
+    cid = await rig.campaign()
+    now = datetime.fromtimestamp(rig.clock.now, UTC)
+    await rig.dialer.schedule_callback(f"c{cid}-3", now - timedelta(minutes=1))
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    assert rig.originates()[0]["ActionID"] == f"c{cid}-3.1"
+
+
+async def test_restart_with_an_attempt_in_dialing_never_dials_it_twice(rig: Rig) -> None:
+    cid = await rig.campaign(retry={"failed": 30})
+    attempt, _ = await rig.store.attempt(f"c{cid}-1")
+    now = datetime.fromtimestamp(rig.clock.now, UTC)
+    # The crash: dialing was committed, the Originate may or may not have left.
+    await rig.store.save_dialing(advance(attempt, Dial(now), RetryPolicy()))
+    rig.new_dialer()
+    await rig.dialer.recover()
+    settled, _ = await rig.store.attempt(f"c{cid}-1")
+    assert settled.state is AttemptState.RETRY_SCHEDULED
+    assert settled.last_outcome is DialOutcome.UNKNOWN
+    rig.agents(3)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 2)
+    assert [a["ActionID"] for a in rig.originates()] == [f"c{cid}-2.1", f"c{cid}-3.1"]
+    rig.clock.now += 61 * 60  # the "unknown" retry delay (60 min by default)
+    rig.agents(4)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 3)
+    assert rig.originates()[2]["ActionID"] == f"c{cid}-1.2"
+
+
+async def test_paused_campaign_dials_nothing_and_resumes(rig: Rig) -> None:
+    cid = await rig.campaign()
+    await rig.store.set_state(cid, "paused")
+    rig.agents(2)
+    await rig.dialer.tick()
+    assert rig.originates() == []
+    await rig.store.set_state(cid, "running")
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 2)
+
+
+async def test_scheduled_campaign_starts_and_stops_by_itself(rig: Rig) -> None:
+    cid = await rig.campaign(first_day="2026-03-03", last_day="2026-03-03")
+    rig.agents(1)
+    await rig.dialer.tick()
+    assert rig.originates() == []
+    rig.clock.now += 86400  # 2026-03-03 10:00
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    rig.clock.now += 86400
+    await rig.dialer.tick()
+    assert (await rig.store.get(cid)).state == "finished"
