@@ -177,6 +177,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         RecordingFiles(settings.crm.recordings_dir),
         retention_days=settings.crm.recordings_retention_days,
         clock=clock,
+        voice_notes=RecordingFiles(settings.transcribe.voice_notes_dir),
     )
     app[CALL_LOG_WRITER_KEY] = writer
     app[ACCOUNTS_KEY] = accounts

@@ -25,15 +25,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from callcenter.errors import CallcenterError
+from callcenter.errors import TranscriptionError
 
 Samples = npt.NDArray[np.int16]
-
-
-class TranscriptionError(CallcenterError):
-    """Something stopped a recording from becoming a transcript (base of the two below)."""
-
-    error_id = "transcription"
 
 
 class AudioError(TranscriptionError):

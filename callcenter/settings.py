@@ -138,6 +138,11 @@ class TranscribeSettings:
     workers: int = 1
     max_attempts: int = 3
     poll_interval_s: float = 30.0
+    # Agents' voice notes (uploaded WAV files); a relative path is taken from the working
+    # directory.
+    voice_notes_dir: str = "var/voice-notes"
+    # Largest voice-note upload accepted (bytes); larger ones are answered 413.
+    voice_note_max_bytes: int = 5_000_000
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,12 @@ from typing import Any, TextIO
 from callcenter.audio import (
     AudioError,
     Gate,
-    TranscriptionError,
     read_wav,
     resample,
     speech_regions,
     speech_seconds,
 )
+from callcenter.errors import TranscriptionError
 from callcenter.model.records import CallFinished, CallRecord, Change, Direction
 from callcenter.store.batch import BatchWriter
 from callcenter.store.customers import Customers

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callcenter.audio import Region, TranscriptionError
+from callcenter.audio import Region
+from callcenter.errors import TranscriptionError
 
 DEFAULT_SAMPLE_RATE = 16000
 _CHUNK_S = 0.5

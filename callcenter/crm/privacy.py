@@ -109,9 +109,11 @@ class PrivacyService:
         *,
         retention_days: int,
         clock: Callable[[], float] = time.time,
+        voice_notes: RecordingFiles | None = None,
     ) -> None:
         self._privacy = privacy
         self._files = files
+        self._voice_notes = voice_notes or files
         self._retention_days = retention_days
         self._clock = clock
         self._purge_pending = False
@@ -120,11 +122,14 @@ class PrivacyService:
         return await self._privacy.dossier(customer_id)
 
     async def erase(self, customer_id: int) -> ErasureReport:
-        """Erase the customer in the database, then delete the recording files its calls
-        referenced. The search index is purged of the erased text by the next
+        """Erase the customer in the database (transcripts included), then delete the
+        recording files its calls referenced and the audio of its voice notes. The search index is purged of the erased text by the next
         :meth:`maintain` (a full index rewrite is too slow to do while an admin waits)."""
         erasure = await self._privacy.erase(customer_id)
         files = await self._files.delete_async(erasure.recordings)
+        notes = await self._voice_notes.delete_async(erasure.voice_notes)
+        files.deleted += notes.deleted
+        files.failed += notes.failed
         self._purge_pending = True
         if files.failed:
             log.warning("erasure of customer %d left files behind: %s", customer_id, files.failed)

@@ -1,6 +1,7 @@
 """Persistence: the only package with SQL. See :mod:`callcenter.store.database` for the
 connection, transactions and migrations; one repository class per aggregate."""
 
+from callcenter.errors import ConflictError, ValidationError
 from callcenter.store.accounts import Accounts, Role, User, token_hash
 from callcenter.store.audit import AuditEntry, AuditLog
 from callcenter.store.calllog import (
@@ -26,7 +27,6 @@ from callcenter.store.customers import (
     PhoneNumbers,
 )
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError, ValidationError
 from callcenter.store.interactions import (
     UNSET,
     CallbackQuery,

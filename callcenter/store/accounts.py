@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.errors import NotFoundError, StoreError
+from callcenter.errors import ConflictError, NotFoundError, StoreError
 from callcenter.model.records import iso
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 # Asterisk interface: technology "/" resource, e.g. PJSIP/2001, SIP/alice, Local/2001@agents/n

@@ -13,7 +13,6 @@ while new calls are being logged, and as fast for page 1000 as for page 1).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -23,8 +22,9 @@ from typing import Any
 
 import aiosqlite
 
-from callcenter.errors import NotFoundError, StoreError
+from callcenter.errors import NotFoundError
 from callcenter.model.records import CallRecord, Direction, Outcome
+from callcenter.store.batch import BatchWriter
 from callcenter.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -272,74 +272,19 @@ class CallLog:
             after = PageKey(items[-1]["started_at"], items[-1]["call_id"])
 
 
-class CallLogWriter:
-    """Batches finished calls into :meth:`CallLog.add_many` without ever dropping one.
-
-    The pump calls :meth:`submit` (never blocks, never awaits the database); the task running
-    :meth:`run` writes whatever has accumulated in one transaction, so a burst of 300 calls is
-    a handful of commits, not 300. A failed write is retried, after a pause, with the same
-    records. When :meth:`run` is cancelled (shutdown) it still writes everything submitted;
-    a batch that was committed just before the cancellation is harmless to write again,
-    because the call log ignores a call id it already has.
-    """
+class CallLogWriter(BatchWriter[CallRecord]):
+    """Batches finished calls into :meth:`CallLog.add_many` without ever dropping one: the
+    pump calls ``submit`` (never blocks), a named task writes what accumulated in one
+    transaction (a burst of 300 calls is a handful of commits), retries a failed batch, and
+    still writes everything on shutdown. Writing a batch twice is harmless: the call log
+    ignores a call id it already has."""
 
     def __init__(
         self, call_log: CallLog, *, max_batch: int = MAX_PAGE, retry_delay_s: float = 1.0
     ) -> None:
-        self._call_log = call_log
-        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
-        self._max_batch = max_batch
-        self._retry_delay_s = retry_delay_s
-        self._in_flight: list[CallRecord] = []
-
-    def submit(self, record: CallRecord) -> None:
-        self._queue.put_nowait(record)
-
-    @property
-    def backlog(self) -> int:
-        """Records submitted but not yet committed."""
-        return self._queue.qsize() + len(self._in_flight)
-
-    async def flush(self) -> None:
-        """Wait until everything submitted so far is committed (needs :meth:`run` running)."""
-        await self._queue.join()
-
-    async def run(self) -> None:
-        try:
-            while True:
-                self._in_flight = [await self._queue.get()]
-                self._in_flight += self._take(self._max_batch - 1)
-                while True:
-                    try:
-                        await self._call_log.add_many(self._in_flight)
-                        break
-                    except StoreError:
-                        log.exception(
-                            "call log: writing %d calls failed; retrying", len(self._in_flight)
-                        )
-                        await asyncio.sleep(self._retry_delay_s)
-                done, self._in_flight = len(self._in_flight), []
-                for _ in range(done):
-                    self._queue.task_done()
-        finally:
-            await self._write_remaining()
-
-    async def _write_remaining(self) -> None:
-        remaining = self._in_flight + self._take(None)
-        self._in_flight = []
-        for start in range(0, len(remaining), self._max_batch):
-            batch = remaining[start : start + self._max_batch]
-            try:
-                await self._call_log.add_many(batch)
-            except StoreError:
-                log.exception("call log: %d calls could not be written", len(remaining) - start)
-                return
-
-    def _take(self, limit: int | None) -> list[CallRecord]:
-        taken: list[CallRecord] = []
-        while not self._queue.empty() and (limit is None or len(taken) < limit):
-            taken.append(self._queue.get_nowait())
-        return taken
+        super().__init__(
+            call_log.add_many, name="call log", max_batch=max_batch, retry_delay_s=retry_delay_s
+        )
 
 
 __all__ = [

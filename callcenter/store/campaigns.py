@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.errors import NotFoundError
+from callcenter.errors import ConflictError, NotFoundError
 from callcenter.model.attempts import (
     Attempt,
     AttemptState,
@@ -26,7 +26,6 @@ from callcenter.model.attempts import (
 )
 from callcenter.model.records import iso
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "finished")
 

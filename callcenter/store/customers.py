@@ -33,11 +33,10 @@ from typing import Any, NamedTuple, Protocol
 
 import aiosqlite
 
-from callcenter.errors import NotFoundError, StoreError
+from callcenter.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from callcenter.model.records import iso
 from callcenter.store import search
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError, ValidationError
 from callcenter.store.segments import CustomerFilter, compile_filter
 
 MAX_IN = 500
@@ -540,7 +539,7 @@ class Customers:
         keys = self._numbers.lookup_keys(number)
         if not keys:
             return Lookup(keys, None, [])
-        async with self._db.reading() as conn:
+        async with self._db.snapshot() as conn:
             matches = await _match(conn, keys)
             for key in keys:
                 if key in matches:

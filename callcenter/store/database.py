@@ -106,6 +106,8 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
         self.path = path
 
     @classmethod
@@ -122,6 +124,8 @@ class Database:
             await db.migrate(bundled_migrations() if migrations is None else migrations)
             async with db.transaction() as tx:
                 await search.ensure_index(tx)
+            db._reader = await _connect_sqlite(path)
+            await db._reader.execute("PRAGMA query_only = ON")
         except BaseException:
             await db.close()
             raise
@@ -130,6 +134,10 @@ class Database:
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()
+        async with self._reader_lock:
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -157,6 +165,20 @@ class Database:
         async with self._lock:
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"database error: {exc}") from exc
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Reads on a second, read-only connection: in WAL mode they see the last committed
+        data without waiting for a write transaction (or its checkpoint) on the main one.
+        For latency-sensitive reads such as screen pops."""
+        async with self._reader_lock:
+            conn = self._reader
+            if conn is None:
+                raise StoreError("the database is closed")
+            try:
+                yield conn
             except sqlite3.Error as exc:
                 raise StoreError(f"database error: {exc}") from exc
 

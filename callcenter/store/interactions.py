@@ -24,6 +24,7 @@ from callcenter.store import search
 from callcenter.store.calllog import call_json, select_calls
 from callcenter.store.customers import check_user, live_customer_id
 from callcenter.store.database import Database
+from callcenter.store.transcripts import SubjectKind, subjects_of
 
 UNSET: Any = object()
 """Marks a patch value that was not given (None is a value: "assigned to anyone")."""
@@ -346,9 +347,14 @@ class Interactions:
     async def timeline(self, customer_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` events of any kind, newest first. Each is
         ``{"type": "call"|"note"|"disposition"|"callback"|"ticket", "at": ..., <type>: {...}}``
-        where ``at`` is when it happened (a call's start, a callback's creation)."""
+        where ``at`` is when it happened (a call's start, a callback's creation).
+
+        A call that was queued for transcription carries ``transcription`` (``state``,
+        ``error``, ``transcript``: segments with speakers, summary, keywords; see
+        :func:`~callcenter.store.transcripts.subjects_of`), other calls ``None``. A voice note
+        is a note with ``voice_note`` in the same form (``None`` on written notes)."""
         events: list[dict[str, Any]] = []
-        async with self._db.reading() as conn:
+        async with self._db.snapshot() as conn:
             calls = await conn.execute_fetchall(
                 f"{select_calls('l')} FROM customer_calls x JOIN call_log l"
                 " ON l.call_id = x.call_id WHERE x.customer_id = ?"
@@ -372,8 +378,20 @@ class Interactions:
                 (customer_id, limit),
             )
             events += [_event("ticket", ticket, "created_at") for ticket in tickets]
+            await _attach_transcripts(conn, events)
         events.sort(key=lambda e: (e["at"], e["type"]), reverse=True)
         return events[:limit]
+
+
+async def _attach_transcripts(conn: aiosqlite.Connection, events: list[dict[str, Any]]) -> None:
+    calls = [e["call"] for e in events if e["type"] == "call"]
+    notes = [e["note"] for e in events if e["type"] == "note"]
+    by_call = await subjects_of(conn, SubjectKind.CALL, [str(c["call_id"]) for c in calls])
+    by_note = await subjects_of(conn, SubjectKind.VOICE_NOTE, [str(n["id"]) for n in notes])
+    for call in calls:
+        call["transcription"] = by_call.get(str(call["call_id"]))
+    for note in notes:
+        note["voice_note"] = by_note.get(str(note["id"]))
 
 
 def _event(kind: str, data: Mapping[str, Any], time_field: str) -> dict[str, Any]:

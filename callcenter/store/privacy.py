@@ -2,7 +2,9 @@
 
 Erasure (:meth:`Privacy.erase`) deletes the customer and every record merged into it, with
 their phones, emails, addresses, notes, dispositions, callbacks, tickets and search entries.
-The calls stay, for anonymous statistics (queue, agent, times, outcome): their link to the
+Transcripts of their calls and
+voice notes go too, with their jobs and index entries (the audio paths are returned). The
+calls stay, for anonymous statistics (queue, agent, times, outcome): their link to the
 customer is removed, the customer's side of the call (the caller number and name of an
 inbound call, the called number of an outbound one) is blanked and the recording reference
 cleared. A call also linked to another customer (a shared number) is blanked too: the
@@ -16,7 +18,7 @@ postings of deleted text from the full-text index, so erased data does not linge
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -32,6 +34,7 @@ from callcenter.store.interactions import (
     note_json,
     tickets_of,
 )
+from callcenter.store.transcripts import SubjectKind, erase_subjects, subjects_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,10 @@ class Erasure:
     """The customer and the records merged into it, all deleted."""
     calls_anonymised: int
     recordings: list[str]
-    """Recording paths that were referenced by the anonymised calls."""
+    """Recording paths that were referenced by the anonymised calls (or their transcription
+    jobs)."""
+    voice_notes: list[str] = field(default_factory=list)
+    """Audio files of the customer's voice notes."""
 
 
 async def _family(conn: aiosqlite.Connection, customer_id: int) -> list[int]:
@@ -102,12 +108,28 @@ class Privacy:
                 )
                 sections[name] = [render(row) for row in rows]
             tickets = await tickets_of(conn, f"customer_id IN ({marks}) ORDER BY id", family)
+            transcripts = [
+                {"call_id": call_id, **entry["transcript"]}
+                for call_id, entry in (
+                    await subjects_of(conn, SubjectKind.CALL, [c["call_id"] for c in calls])
+                ).items()
+                if entry["transcript"] is not None
+            ] + [
+                {"note_id": int(note_id), **entry["transcript"]}
+                for note_id, entry in (
+                    await subjects_of(
+                        conn, SubjectKind.VOICE_NOTE, [str(n["id"]) for n in sections["notes"]]
+                    )
+                ).items()
+                if entry["transcript"] is not None
+            ]
         return {
             "customer": customers[0],
             "merged_records": customers[1:],
             "calls": calls,
             **sections,
             "tickets": tickets,
+            "transcripts": transcripts,
             "recordings": [
                 {"call_id": call["call_id"], "path": call["recording"]}
                 for call in calls
@@ -156,13 +178,26 @@ class Privacy:
                     f"SELECT id FROM notes WHERE customer_id IN ({marks})", family
                 )
             ]
+            call_ids = [
+                str(row[0])
+                for row in await conn.execute_fetchall(
+                    f"SELECT DISTINCT call_id FROM customer_calls WHERE customer_id IN ({marks})",
+                    family,
+                )
+            ]
+            for path in await erase_subjects(conn, SubjectKind.CALL, call_ids):
+                if path not in recordings:
+                    recordings.append(path)
+            voice_notes = await erase_subjects(
+                conn, SubjectKind.VOICE_NOTE, [str(i) for i in note_ids]
+            )
             await search.drop_notes(conn, note_ids)
             await search.drop_customers(conn, family)
             await conn.execute(f"DELETE FROM customer_calls WHERE customer_id IN ({marks})", family)
             # Tombstones first: they reference the kept record.
             for member in reversed(family):
                 await conn.execute("DELETE FROM customers WHERE id = ?", (member,))
-        return Erasure(family, anonymised, recordings)
+        return Erasure(family, anonymised, recordings, voice_notes)
 
     async def expired_recordings(
         self, before: str, *, after: tuple[str, str] | None = None, limit: int = 500

@@ -21,10 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.errors import NotFoundError
+from callcenter.errors import ConflictError, NotFoundError, ValidationError
 from callcenter.model.records import iso
 from callcenter.store.database import Database
-from callcenter.store.errors import ConflictError, ValidationError
 
 TAG = re.compile(r"^[\w][\w .:/+&-]{0,63}$")
 TICKET_KINDS = ("any", "ticket", "complaint")

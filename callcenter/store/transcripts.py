@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiosqlite
+
+from callcenter.store import search
 from callcenter.store.database import Database
 
 
@@ -240,6 +243,7 @@ class Transcripts:
                     stamp,
                 ),
             )
+            await search.put_transcript(conn, job.kind.value, job.subject_id, text)
             await conn.execute(
                 "UPDATE transcription_jobs SET state = 'done', error = NULL, finished_at = ?, "
                 "updated_at = ? WHERE id = ?",
@@ -359,4 +363,66 @@ class Transcripts:
                 "DELETE FROM transcription_jobs WHERE kind = ? AND subject_id = ?",
                 (kind.value, subject_id),
             )
+            await search.drop_transcripts(conn, kind.value, [subject_id])
         return recordings
+
+    async def voice_note_file(self, note_id: int) -> str | None:
+        """The audio file of a voice note (the path its job was queued with)."""
+        job = await self.job(SubjectKind.VOICE_NOTE, str(note_id))
+        return None if job is None else job.recording
+
+
+async def subjects_of(
+    conn: aiosqlite.Connection, kind: SubjectKind, subject_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """For the timeline and exports: each subject that has a transcription job, as
+    ``{"state": queued|running|done|failed, "error": ..., "transcript": {...} | None}``
+    (``transcript`` is :meth:`StoredTranscript.to_dict` once done)."""
+    found: dict[str, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        jobs = await conn.execute_fetchall(
+            "SELECT subject_id, state, error FROM transcription_jobs"
+            f" WHERE kind = ? AND subject_id IN ({marks})",
+            [kind.value, *chunk],
+        )
+        for subject_id, state, error in jobs:
+            found[str(subject_id)] = {"state": state, "error": error, "transcript": None}
+        rows = await conn.execute_fetchall(
+            f"SELECT {_TRANSCRIPT_COLUMNS} FROM transcripts"
+            f" WHERE kind = ? AND subject_id IN ({marks})",
+            [kind.value, *chunk],
+        )
+        for row in rows:
+            transcript = _transcript(row)
+            entry = found.setdefault(
+                transcript.subject_id, {"state": JobState.DONE.value, "error": None}
+            )
+            entry["transcript"] = transcript.to_dict()
+    return found
+
+
+async def erase_subjects(
+    conn: aiosqlite.Connection, kind: SubjectKind, subject_ids: Sequence[str]
+) -> list[str]:
+    """GDPR erasure inside the caller's transaction: the subjects' transcripts, jobs and
+    index entries. Returns the recordings the jobs pointed at (the audio to delete)."""
+    recordings: list[str] = []
+    ids = list(dict.fromkeys(subject_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        params = [kind.value, *chunk]
+        rows = await conn.execute_fetchall(
+            f"SELECT recording FROM transcription_jobs WHERE kind = ? AND subject_id IN ({marks})",
+            params,
+        )
+        recordings += [str(row[0]) for row in rows]
+        for table in ("transcripts", "transcription_jobs"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE kind = ? AND subject_id IN ({marks})", params
+            )
+        await search.drop_transcripts(conn, kind.value, chunk)
+    return recordings

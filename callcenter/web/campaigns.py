@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.campaigns.retention import Retention, entries_from_segment
+from callcenter.errors import ConflictError, ValidationError
 from callcenter.model.pacing import DialMode
 from callcenter.store.campaigns import Campaigns, CampaignSpec
-from callcenter.store.errors import ConflictError, ValidationError
 from callcenter.web.api import read_json_object
 from callcenter.web.crm import path_id
 from callcenter.web.keys import CUSTOMERS_KEY, PRINCIPAL_KEY, SEGMENTS_KEY, SETTINGS_KEY

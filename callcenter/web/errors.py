@@ -1,14 +1,12 @@
 """Errors raised by the web layer, part of the one tree (:mod:`callcenter.errors`).
 
-:class:`ValidationError` is defined in :mod:`callcenter.store.errors` (the CRM services and the
-store raise it too) until the lead moves it into :mod:`callcenter.errors`; it is re-exported
-here. The middleware maps every class to an HTTP status.
+:class:`ValidationError` (:mod:`callcenter.errors`) is re-exported here. The middleware maps
+every class to an HTTP status.
 """
 
 from __future__ import annotations
 
-from callcenter.errors import CallcenterError
-from callcenter.store.errors import ValidationError
+from callcenter.errors import CallcenterError, ValidationError
 
 __all__ = [
     "AuthenticationRequired",
