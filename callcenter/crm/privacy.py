@@ -123,8 +123,9 @@ class PrivacyService:
 
     async def erase(self, customer_id: int) -> ErasureReport:
         """Erase the customer in the database (transcripts included), then delete the
-        recording files its calls referenced and the audio of its voice notes. The search index is purged of the erased text by the next
-        :meth:`maintain` (a full index rewrite is too slow to do while an admin waits)."""
+        recording files its calls referenced and the audio of its voice notes. The search
+        index is purged of the erased text by the next :meth:`maintain` (a full index rewrite
+        is too slow to do while an admin waits)."""
         erasure = await self._privacy.erase(customer_id)
         files = await self._files.delete_async(erasure.recordings)
         notes = await self._voice_notes.delete_async(erasure.voice_notes)

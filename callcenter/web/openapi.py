@@ -301,7 +301,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _json(ref("Ticket"))},
     },
     "search": {
-        "summary": "Full-text search over names, companies, emails and notes",
+        "summary": "Full-text search over names, companies, emails, notes and transcripts",
         "parameters": [_query("q", "words (prefixes match)", required=True), _LIMIT],
         "responses": {"200": _items("Customer")},
     },
@@ -515,6 +515,42 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "One logged call with its dispositions and notes (agents: their own calls)",
         "responses": {"200": _json(ref("Call"))},
     },
+    "call_recording": {
+        "summary": "The call's recording (WAV; range requests answer 206). Agents: own calls",
+        "parameters": [
+            {
+                "name": "Range",
+                "in": "header",
+                "description": "bytes=START-END",
+                "schema": _STRING,
+            }
+        ],
+        "responses": {
+            "200": {"description": "the WAV", "content": {"audio/wav": {}}},
+            "206": {"description": "the requested bytes", "content": {"audio/wav": {}}},
+            "404": answer("NotFound"),
+        },
+    },
+    "call_transcript": {
+        "summary": "The call's transcription state and transcript (agents: their own calls)",
+        "responses": {"200": _json(ref("Transcription")), "404": answer("NotFound")},
+    },
+    "voice_note_add": {
+        "summary": "Upload a voice note (mono 16-bit PCM WAV, 16 kHz) for transcription",
+        "requestBody": {"required": True, "content": {"audio/wav": {}}},
+        "responses": {
+            "201": _json(ref("Note"), "created; transcription queued"),
+            "413": answer("TooLarge"),
+        },
+    },
+    "voice_note_audio": {
+        "summary": "Play a voice note back (WAV; range requests answer 206)",
+        "responses": {
+            "200": {"description": "the WAV", "content": {"audio/wav": {}}},
+            "206": {"description": "the requested bytes", "content": {"audio/wav": {}}},
+            "404": answer("NotFound"),
+        },
+    },
 }
 
 
@@ -551,7 +587,10 @@ _CUSTOMER = _object(
         "created_at": _TIME,
         "updated_at": _TIME,
         "last_contact_at": {"type": ["string", "null"], "format": "date-time"},
-        "matched": {"enum": ["customer", "note"], "description": "search results only"},
+        "matched": {
+            "enum": ["customer", "note", "transcript"],
+            "description": "search results only",
+        },
     },
     ["id", "name", "company", "phones", "emails", "tags", "consent"],
 )
@@ -595,6 +634,34 @@ SCHEMAS: dict[str, Any] = {
     ),
     "CustomerFilter": _object({param["name"]: param["schema"] for param in _FILTERS}),
     "Call": {"type": "object", "description": "a call log record (CallRecord.to_dict)"},
+    "Transcription": _object(
+        {
+            "state": {"enum": ["queued", "running", "done", "failed"]},
+            "error": _NULLABLE_STRING,
+            "transcript": {
+                "type": ["object", "null"],
+                "properties": {
+                    "segments": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "speaker": {"enum": ["customer", "agent", "unknown"]},
+                                "start_s": {"type": "number"},
+                                "end_s": {"type": "number"},
+                                "text": _STRING,
+                                "confidence": {"type": "number"},
+                            }
+                        ),
+                    },
+                    "text": _STRING,
+                    "summary": _STRING,
+                    "keywords": {"type": "array", "items": _STRING},
+                    "duration_s": {"type": "number"},
+                },
+            },
+        },
+        ["state"],
+    ),
     "Note": _object(
         {
             "id": _ID,
@@ -717,7 +784,9 @@ RESPONSES: dict[str, Any] = {
     "NotFound": _error("no such record"),
     "Conflict": _error("clashes with the current state (e.g. already merged)"),
     "TooManyAttempts": _error("too many failed logins; see Retry-After"),
-    "TooLarge": _error("the upload exceeds crm.import_max_mb"),
+    "TooLarge": _error(
+        "the upload exceeds its limit (crm.import_max_mb, transcribe.voice_note_max_bytes)"
+    ),
 }
 
 

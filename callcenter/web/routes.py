@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from callcenter.web import agent_api, api, bulk, campaigns, crm, pages, supervisor, ws
+from callcenter.web import (
+    agent_api,
+    api,
+    bulk,
+    campaigns,
+    crm,
+    pages,
+    recordings,
+    supervisor,
+    ws,
+)
 from callcenter.web.auth import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Access
 from callcenter.web.keys import OPENAPI_KEY, ROUTE_ACCESS_KEY
 from callcenter.web.openapi import build_document, openapi
@@ -254,6 +264,34 @@ ROUTES: tuple[Route, ...] = (
         agent_api.call_detail,
         ANY_USER.audited("call.read"),
         "call",
+    ),
+    Route(
+        "GET",
+        "/api/calls/{call_id:[0-9A-Za-z][0-9A-Za-z._-]{0,127}}/recording",
+        recordings.call_recording,
+        ANY_USER.audited("call.recording"),
+        "call_recording",
+    ),
+    Route(
+        "GET",
+        "/api/calls/{call_id:[0-9A-Za-z][0-9A-Za-z._-]{0,127}}/transcript",
+        recordings.call_transcript,
+        ANY_USER.audited("call.transcript"),
+        "call_transcript",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/voice-notes",
+        recordings.upload_voice_note,
+        ANY_USER.audited("voice_note.add"),
+        "voice_note_add",
+    ),
+    Route(
+        "GET",
+        f"/api/voice-notes/{ID}/audio",
+        recordings.voice_note_audio,
+        ANY_USER.audited("voice_note.play"),
+        "voice_note_audio",
     ),
     # --- outbound retention campaigns and churn scores: supervisors and admins.
     Route("GET", "/api/campaigns", campaigns.list_campaigns, SUPERVISORS, "campaigns"),

@@ -96,6 +96,77 @@ function summary(event) {
   }
 }
 
+const SPEAKERS = { customer: "Customer", agent: "Agent", unknown: "Speaker" };
+const PENDING = {
+  queued: "Transcription queued…",
+  running: "Transcribing…",
+  failed: "Transcription failed",
+};
+
+/** A player for `src` and the transcript under it; clicking a segment seeks to its start. */
+function transcriptBlock(src, transcription) {
+  const audio = src ? h("audio", { class: "recording", controls: true, preload: "none", src }) : null;
+  const transcript = transcription && transcription.transcript;
+  const parts = [];
+  if (transcript) {
+    if (transcript.summary) parts.push(h("p", { class: "summary" }, transcript.summary));
+    if (transcript.keywords && transcript.keywords.length) {
+      parts.push(
+        h("ul", { class: "keywords" }, transcript.keywords.map((word) => h("li", {}, word))),
+      );
+    }
+  }
+  if (audio) parts.push(audio);
+  if (transcript) {
+    parts.push(
+      h(
+        "ol",
+        { class: "segments" },
+        transcript.segments.map((segment) =>
+          h(
+            "li",
+            {
+              class: "segment",
+              dataset: { speaker: segment.speaker, start: String(segment.start_s) },
+              title: `${duration(segment.start_s)} – ${duration(segment.end_s)}`,
+              tabindex: "0",
+              onclick: () => seek(audio, segment.start_s),
+              onkeydown: (event) => {
+                if (event.key === "Enter") seek(audio, segment.start_s);
+              },
+            },
+            h("span", { class: "speaker" }, SPEAKERS[segment.speaker] || segment.speaker),
+            h("span", { class: "at" }, duration(segment.start_s)),
+            h("span", { class: "text" }, segment.text),
+          ),
+        ),
+      ),
+    );
+  } else if (transcription && PENDING[transcription.state]) {
+    parts.push(h("p", { class: "muted transcription-state" }, PENDING[transcription.state]));
+  }
+  return parts.length ? h("div", { class: "transcript" }, parts) : null;
+}
+
+function seek(audio, seconds) {
+  if (!audio) return;
+  audio.preload = "auto";
+  audio.currentTime = seconds;
+  audio.play().catch(() => {});
+}
+
+function details(event) {
+  const item = event[event.type] || {};
+  if (event.type === "call" && (item.transcription || item.recording)) {
+    const src = item.recording ? `/api/calls/${encodeURIComponent(item.call_id)}/recording` : null;
+    return transcriptBlock(src, item.transcription);
+  }
+  if (event.type === "note" && item.voice_note) {
+    return transcriptBlock(`/api/voice-notes/${encodeURIComponent(item.id)}/audio`, item.voice_note);
+  }
+  return null;
+}
+
 export function renderTimeline(root, events) {
   if (!events || events.length === 0) {
     fill(root, h("li", { class: "muted" }, "Nothing yet."));
@@ -104,7 +175,18 @@ export function renderTimeline(root, events) {
   fill(
     root,
     events.map((event) =>
-      h("li", { dataset: { type: event.type } }, h("span", { class: "when" }, when(event.at)), summary(event)),
+      h(
+        "li",
+        {
+          dataset:
+            event.note && event.note.voice_note
+              ? { type: event.type, voice: "1" }
+              : { type: event.type },
+        },
+        h("span", { class: "when" }, when(event.at)),
+        summary(event),
+        details(event),
+      ),
     ),
   );
 }

@@ -9,6 +9,7 @@ import { ApiError, get, patch, post } from "./api.js";
 import { displayName, renderCallbacks, renderCard, renderChoice, renderTimeline } from "./card.js";
 import { $, duration, fill, h, show } from "./dom.js";
 import { AgentSocket } from "./socket.js";
+import { startRecording, uploadVoiceNote } from "./voicenote.js";
 
 // Polling costs the server a request (and a session lookup) per agent: often only while a
 // phone rings or dials (a click-to-call and a ring-no-answer send no pop), rarely otherwise.
@@ -163,6 +164,8 @@ function showCustomer(customer, history) {
   renderCard($("card"), customer, { onDial: dial, dialDisabled: Boolean(state.call) });
   show($("card"), true);
   renderTimeline($("timeline"), history || []);
+  show($("voice-note"), true);
+  watchTranscriptions(customer.id, history || []);
   const stub = $("stub-form");
   show(stub, Boolean(customer.is_stub));
   if (customer.is_stub) {
@@ -184,6 +187,75 @@ function clearCustomer(message) {
   fill($("card"), message ? h("p", { class: "muted" }, message) : "");
   show($("card"), Boolean(message));
   fill($("timeline"));
+  show($("voice-note"), false);
+}
+
+// --- voice notes and transcripts ---------------------------------------------------------
+
+const TRANSCRIBE_POLL_MS = 3000;
+const TRANSCRIBE_POLLS = 100;
+let transcriptPoll = null;
+
+function pendingTranscription(events) {
+  return events.some((event) => {
+    const item = event[event.type] || {};
+    const job = event.type === "call" ? item.transcription : item.voice_note;
+    return job && (job.state === "queued" || job.state === "running");
+  });
+}
+
+/** While a transcript of this customer is still being made, re-read the timeline now and
+ *  then (the transcript appears when done); stops when another customer is shown. */
+function watchTranscriptions(customerId, events, polls = TRANSCRIBE_POLLS) {
+  clearTimeout(transcriptPoll);
+  if (!pendingTranscription(events) || polls <= 0) return;
+  transcriptPoll = setTimeout(async () => {
+    if (!state.customer || state.customer.id !== customerId) return;
+    try {
+      const customer = await get(`/api/customers/${encodeURIComponent(customerId)}?timeline_limit=10`);
+      if (!state.customer || state.customer.id !== customerId) return;
+      renderTimeline($("timeline"), customer.timeline);
+      watchTranscriptions(customerId, customer.timeline, polls - 1);
+    } catch {
+      watchTranscriptions(customerId, events, polls - 1);
+    }
+  }, TRANSCRIBE_POLL_MS);
+}
+
+let recorder = null;
+
+async function toggleVoiceNote() {
+  const button = $("voice-record");
+  const status = $("voice-status");
+  if (!recorder) {
+    if (!state.customer) return;
+    try {
+      recorder = { customerId: state.customer.id, recording: await startRecording() };
+    } catch (error) {
+      status.textContent = `Microphone unavailable: ${error.message || error}`;
+      return;
+    }
+    button.textContent = "Stop and save";
+    button.dataset.recording = "1";
+    status.textContent = "Recording…";
+    return;
+  }
+  const { customerId, recording } = recorder;
+  recorder = null;
+  button.textContent = "Record voice note";
+  delete button.dataset.recording;
+  button.disabled = true;
+  status.textContent = "Saving…";
+  try {
+    const wav = await recording.stop();
+    await uploadVoiceNote(customerId, wav);
+    status.textContent = "Saved; transcribing.";
+    if (state.customer && state.customer.id === customerId) await openCustomer(customerId);
+  } catch (error) {
+    status.textContent = `Not saved: ${error.message || error}`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function openCustomer(id) {
@@ -562,6 +634,7 @@ function wire() {
       );
     });
   });
+  $("voice-record").addEventListener("click", () => toggleVoiceNote());
   $("logout").addEventListener("click", (event) =>
     act(event.currentTarget, async () => {
       await post("/api/logout", {});
