@@ -259,10 +259,11 @@ class AmiLink:
             log.debug("AMI source-side filter set: %d Filter actions", len(actions))
             return
         if len(refused) == len(actions):
-            log.warning(
-                "Asterisk refused the AMI Filter action (%s): receiving all events and "
-                "filtering client-side; give the AMI user write=system or put the "
-                "eventfilter lines in manager.conf",
+            # The shipped manager.conf: no write=system (it would allow Originate into
+            # System()), the eventfilter lines filter at the source instead.
+            log.info(
+                "no per-session AMI filters (%s): relying on manager.conf's eventfilter "
+                "lines (dialplans/manager.conf) and on client-side filtering",
                 refused[0],
             )
             return
