@@ -259,7 +259,6 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     board.record_all(await reports.calls_since(midnight.timestamp()))
     tasks = [
         asyncio.create_task(pauses.run(), name="pause-log-writer"),
-        asyncio.create_task(app[PUMP_KEY].run(), name="pump"),
         asyncio.create_task(app[SCREEN_POPS_KEY].run(), name="screen-pops"),
         asyncio.create_task(app[WALLBOARD_KEY].run(), name="wallboard-feed"),
     ]

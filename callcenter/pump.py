@@ -1,14 +1,17 @@
 """The pump: AMI events -> call tracker and wallboard -> call log writer and live subscribers.
 
 The AMI link calls :meth:`Pump.on_event` / :meth:`Pump.on_resync` synchronously from the
-protocol; they only enqueue (never block, never raise). One named task drains the queue in
-batches through the pure tracker; finished calls go to the call log writer (which batches and
-retries: a finished call is never dropped) and every change goes to ``publish`` (the hub).
+protocol's data handler, and the pump applies them right there: the tracker and the board
+are pure and take microseconds per event (a full 256 KiB TCP read of a burst is a few
+milliseconds, far under the 100 ms Asterisk tolerates from a stalled client), and everything
+downstream only enqueues — finished calls go to the call-log writer (which batches and
+retries: a finished call is never dropped), pauses to the pause log, and every change to the
+listeners (screen pops, transcription feed), none of which awaits. Applying in place keeps
+the events' order without a queue and a task switch per TCP read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -18,10 +21,6 @@ from callcenter.model.calls import CallTracker
 from callcenter.model.records import CallFinished, CallRecord, Change
 
 log = logging.getLogger(__name__)
-
-# Events applied before the pump yields to the event loop: the tracker handles well over
-# 100k events/s, so a batch stays far under the 100 ms Asterisk tolerates from a client.
-BATCH_EVENTS = 500
 
 
 class Pump:
@@ -40,7 +39,6 @@ class Pump:
         self._sink = sink
         self._pause_sink = pause_sink
         self._publish = publish
-        self._queue: asyncio.Queue[tuple[ev.Event | list[ev.Event], float]] = asyncio.Queue()
         self.events_applied = 0
         #: Told about every raw event once applied (e.g. the dialer's OriginateResponse);
         #: each must only enqueue, never block; a failing listener is logged, not fatal.
@@ -49,29 +47,10 @@ class Pump:
     # --- called by the AMI link (synchronous, never blocks) ---------------------------------
 
     def on_event(self, event: ev.Event, now: float) -> None:
-        self._queue.put_nowait((event, now))
+        self._apply(event, now)
 
     def on_resync(self, snapshot: list[ev.Event], now: float) -> None:
-        self._queue.put_nowait((snapshot, now))
-
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize()
-
-    # --- the task ------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        while True:
-            self._apply(*await self._queue.get())
-            for _ in range(BATCH_EVENTS - 1):
-                if self._queue.empty():
-                    break
-                self._apply(*self._queue.get_nowait())
-            await asyncio.sleep(0)
-
-    async def join(self) -> None:
-        """Wait until every event enqueued so far has been applied (needs :meth:`run`)."""
-        await self._queue.join()
+        self._apply(snapshot, now)
 
     def _apply(self, item: ev.Event | list[ev.Event], now: float) -> None:
         if isinstance(item, list):
@@ -88,7 +67,6 @@ class Pump:
                     listener(item, now)
                 except Exception:
                     log.exception("an event listener failed on %s", type(item).__name__)
-        self._queue.task_done()
         for pause in self.board.take_pauses():
             if self._pause_sink is not None:
                 self._pause_sink(pause)

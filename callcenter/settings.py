@@ -26,7 +26,6 @@ ENV_PREFIX = "CALLCENTER_"
 DEFAULT_AMI_EVENTS = (
     "Newchannel",
     "NewCallerid",
-    "Newstate",
     "Hangup",
     "DialBegin",
     "DialEnd",

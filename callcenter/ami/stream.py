@@ -295,7 +295,7 @@ class AmiStreamParser:
             key, sep, value = line.partition(": ")
             if sep:
                 headers[key] = value
-            elif line[-1:] == ":":
+            elif line[-1:] == ":":  # a header with an empty value
                 headers[line[:-1]] = ""
         self._parse(headers)
 

@@ -69,19 +69,40 @@ class Channel:
 
     @classmethod
     def from_headers(cls, h: Headers, prefix: str = "") -> Channel | None:
-        uniqueid = h.get(prefix + "Uniqueid")
+        keys = _CHANNEL_KEYS.get(prefix) or _channel_keys(prefix)
+        uniqueid = h.get(keys[0])
         if not uniqueid:
             return None
         return cls(
-            name=h.get(prefix + "Channel", ""),
-            uniqueid=uniqueid,
-            linkedid=h.get(prefix + "Linkedid") or uniqueid,
-            state=_int(h.get(prefix + "ChannelState")),
-            caller_num=_cid(h.get(prefix + "CallerIDNum")),
-            caller_name=_name(h.get(prefix + "CallerIDName")),
-            context=h.get(prefix + "Context", ""),
-            exten=h.get(prefix + "Exten", ""),
+            h.get(keys[1], ""),
+            uniqueid,
+            h.get(keys[2]) or uniqueid,
+            _int(h.get(keys[3])),
+            _cid(h.get(keys[4])),
+            _name(h.get(keys[5])),
+            h.get(keys[6], ""),
+            h.get(keys[7], ""),
         )
+
+
+_CHANNEL_FIELDS = (
+    "Uniqueid",
+    "Channel",
+    "Linkedid",
+    "ChannelState",
+    "CallerIDNum",
+    "CallerIDName",
+    "Context",
+    "Exten",
+)
+_CHANNEL_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _channel_keys(prefix: str) -> tuple[str, ...]:
+    """The header names of a channel snapshot with ``prefix`` (Dest, Transferer, ...),
+    built once per prefix: this runs for every event."""
+    keys = _CHANNEL_KEYS[prefix] = tuple(prefix + name for name in _CHANNEL_FIELDS)
+    return keys
 
 
 # --- channels ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from callcenter.app import create_app
 from callcenter.fake_pbx import FakeAmiServer
 from callcenter.settings import Settings
 from callcenter.store import Role
-from callcenter.web.keys import CUSTOMERS_KEY, PUMP_KEY
+from callcenter.web.keys import CUSTOMERS_KEY
 from callcenter.web.pages import CONTENT_SECURITY_POLICY
 from tests.e2e.test_ami_to_call_log import SECRET, link_up, until
 from tests.web.agent_calls import PbxScript
@@ -217,7 +217,6 @@ async def test_wrap_up_lands_on_the_timeline_and_the_call_log_record(
         "2030-01-02T09:00:00Z",
     )
     script.hang_up(call)
-    await agent.app[PUMP_KEY].join()
 
     async def logged() -> bool:
         return (await agent.get(f"/api/calls/{call.call_id}")).status == 200
