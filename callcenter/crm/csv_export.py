@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from callcenter.store.calllog import CALL_LOG_COLUMNS
+
 CUSTOMER_COLUMNS = (
     "id",
     "kind",
@@ -45,25 +47,7 @@ CUSTOMER_COLUMNS = (
     "last_contact_at",
     "custom",
 )
-CALL_COLUMNS = (
-    "call_id",
-    "direction",
-    "caller_number",
-    "caller_name",
-    "called_number",
-    "queue",
-    "agents_offered",
-    "agent",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "wait_s",
-    "talk_s",
-    "outcome",
-    "hangup_by",
-    "transfers",
-    "recording",
-)
+CALL_COLUMNS = CALL_LOG_COLUMNS  # the call log's own columns, in its order
 _PHONE_LIKE = re.compile(r"^[+-][\d\s()./-]*$")
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 
-_COLUMNS = (
+CALL_LOG_COLUMNS = (
     "call_id",
     "direction",
     "caller_number",
@@ -51,6 +51,7 @@ _COLUMNS = (
     "transfers",
     "recording",
 )
+_COLUMNS = CALL_LOG_COLUMNS
 _COLUMN_LIST = ", ".join(_COLUMNS)
 _INSERT = (
     f"INSERT INTO call_log ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
