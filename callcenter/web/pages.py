@@ -11,14 +11,18 @@ no inline scripts or styles, no other origins, no framing, no plugins. ``connect
 covers ``fetch`` and the WebSocket to our own host and port (CSP level 3 lets ``'self'``
 match ``ws:``/``wss:`` on the same host).
 
-Static files are served from ``agent_ui/static`` with ``Cache-Control: no-cache`` (browsers
-revalidate with the ETag, so a new release is picked up at once); only known file types, and
-never anything outside that folder.
+Static files are the few small files of ``agent_ui/static`` (about 80 KB), read into memory
+once at start: serving them costs no disk access and no file handle that a browser hanging up
+mid-download could leave open. They go out with ``Cache-Control: no-cache`` and a content
+ETag (browsers revalidate, so a new release is picked up at once); only known file types,
+and never anything outside that folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -51,11 +55,34 @@ _STATIC_TYPES = {
 _STATIC_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\.[a-z]{2,4}$")
 
 
+@dataclass(frozen=True, slots=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def load_static_files(static_dir: Path) -> dict[str, StaticFile]:
+    """Every servable file under ``static_dir`` by its path relative to it."""
+    files: dict[str, StaticFile] = {}
+    for path in sorted(static_dir.rglob("*")):
+        relative = path.relative_to(static_dir).as_posix()
+        if not path.is_file() or not _STATIC_PATH.match(relative):
+            continue
+        content_type = _STATIC_TYPES.get(path.suffix)
+        if content_type is None:
+            continue
+        body = path.read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        files[relative] = StaticFile(body, content_type, etag)
+    return files
+
+
 class Pages:
-    """The jinja2 environment over ``root/templates`` and the static folder ``root/static``."""
+    """The jinja2 environment over ``root/templates`` and the static files of ``root/static``."""
 
     def __init__(self, root: Path = UI_DIR) -> None:
-        self.static_dir = (root / "static").resolve()
+        self._static = load_static_files((root / "static").resolve())
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(root / "templates"),
             autoescape=True,
@@ -76,17 +103,9 @@ class Pages:
             },
         )
 
-    def static_path(self, relative: str) -> Path | None:
+    def static_file(self, relative: str) -> StaticFile | None:
         """The file for ``/static/<relative>``, or None if there is none we would serve."""
-        if not _STATIC_PATH.match(relative):
-            return None
-        suffix = Path(relative).suffix
-        if suffix not in _STATIC_TYPES:
-            return None
-        path = (self.static_dir / relative).resolve()
-        if not path.is_relative_to(self.static_dir) or not path.is_file():
-            return None
-        return path
+        return self._static.get(relative)
 
 
 PAGES_KEY = web.AppKey("pages", Pages)
@@ -124,14 +143,12 @@ async def reports_page(request: web.Request) -> web.Response:
     return request.app[PAGES_KEY].render("reports.html", title="Reports")
 
 
-async def static_file(request: web.Request) -> web.StreamResponse:
-    path = request.app[PAGES_KEY].static_path(request.match_info["path"])
-    if path is None:
+async def static_file(request: web.Request) -> web.Response:
+    served = request.app[PAGES_KEY].static_file(request.match_info["path"])
+    if served is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": _STATIC_TYPES[path.suffix],
-            "Cache-Control": "no-cache",
-        },
-    )
+    headers = {"Cache-Control": "no-cache", "ETag": served.etag}
+    if served.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = served.content_type
+    return web.Response(body=served.body, headers=headers)

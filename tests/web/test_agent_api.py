@@ -256,6 +256,8 @@ async def test_users_without_a_phone_and_other_agents_calls(agent: Client) -> No
 
 
 async def test_pages_are_public_shells_with_a_strict_csp(agent: Client) -> None:
+    from callcenter.web.pages import UI_DIR
+
     page = await agent.get("/agent")
     assert page.status == 200
     assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
@@ -269,6 +271,12 @@ async def test_pages_are_public_shells_with_a_strict_csp(agent: Client) -> None:
     script = await agent.get("/static/agent/main.js")
     assert script.status == 200
     assert script.headers["Content-Type"].startswith("text/javascript")
+    assert await script.read() == (UI_DIR / "static/agent/main.js").read_bytes()
+    etag = script.headers["ETag"]
+    unchanged = await agent.get("/static/agent/main.js", headers={"If-None-Match": etag})
+    assert (unchanged.status, unchanged.headers["ETag"]) == (304, etag)
+    other = await agent.get("/static/agent/api.js", headers={"If-None-Match": etag})
+    assert other.status == 200 and other.headers["ETag"] != etag
     for missing in ("/static/agent/nope.js", "/static/../app.py", "/static/agent/x.html"):
         assert (await agent.get(missing)).status == 404, missing
 
