@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo use: speech synthesis for the transcription tests,
 # sox to convert audio, Chromium for the browser tests.
-DEBS := espeak-ng sox chromium
+DEBS := espeak-ng sox chromium ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: test demo lint typecheck pytest bench clean debs

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -56,8 +57,10 @@ from callcenter.web.keys import (
     AUTHENTICATOR_KEY,
     CALL_LOG_KEY,
     CALL_LOG_WRITER_KEY,
+    CARDS_KEY,
     CUSTOMERS_KEY,
     DATABASE_KEY,
+    DIALER_KEY,
     HUB_KEY,
     INTERACTIONS_KEY,
     LINK_STATUS_KEY,
@@ -81,7 +84,6 @@ from callcenter.web.routes import setup_routes
 log = logging.getLogger(__name__)
 
 _CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
-_CARDS_KEY = web.AppKey("customer_cards", CustomerCards)
 _LISTENERS_KEY: web.AppKey[list[Callable[[Change], None]]] = web.AppKey("change_listeners")
 _PAUSE_WRITER_KEY: web.AppKey[BatchWriter[PauseInterval]] = web.AppKey("pause_writer")
 _SESSION_TTL_KEY = web.AppKey("session_ttl_s", float)
@@ -113,7 +115,12 @@ def create_app(
     app[LINK_STATUS_KEY] = link_status or no_link
     app[PHONES_KEY] = PhoneNormalizer(settings.crm.default_region)
     hub = Hub()
-    pops = ScreenPops(hub, lambda number, name: app[_CARDS_KEY](number, name), clock)
+
+    async def campaign_of(dial_id: str) -> dict[str, Any] | None:
+        campaigns = app.get(CAMPAIGNS_KEY)
+        return await campaigns.call_context(dial_id) if campaigns is not None else None
+
+    pops = ScreenPops(hub, lambda number, name: app[CARDS_KEY](number, name), clock, campaign_of)
     center = settings.center
     listeners: list[Callable[[Change], None]] = [pops.on_change]
     app[_LISTENERS_KEY] = listeners
@@ -248,7 +255,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     :func:`db_ctx`: the pump hands finished calls to the call-log writer and pops read
     customers; stopped before the database closes). Nothing waits for the PBX: the server
     serves while Asterisk is down and the link keeps retrying."""
-    app[_CARDS_KEY] = CustomerCards(app[CUSTOMERS_KEY], app[INTERACTIONS_KEY])
+    app[CARDS_KEY] = CustomerCards(app[CUSTOMERS_KEY], app[INTERACTIONS_KEY])
     reports = Reports(app[DATABASE_KEY])
     app[REPORTS_KEY] = reports
     pauses: BatchWriter[PauseInterval] = BatchWriter(reports.add_pauses, name="pause log")
@@ -275,9 +282,6 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-_DIALER_KEY = web.AppKey("dialer", Dialer)
-
-
 async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
     """Retention campaigns: the churn scores (recomputed at start-up and every
     ``campaigns.churn_interval_s``) and, with an AMI link, the dialer (after
@@ -297,9 +301,20 @@ async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
         link = app.get(AMI_LINK_KEY)
         if link is not None:
             pump = app[PUMP_KEY]
-            dialer = Dialer(store, link.originate, pump.board, settings.campaigns, clock=clock)
-            app[_DIALER_KEY] = dialer
+            dialer = Dialer(
+                store,
+                link.originate,
+                pump.board,
+                settings.campaigns,
+                getvar=link.getvar,
+                agent_context=settings.agent.outbound_context,
+                clock=clock,
+            )
+            app[DIALER_KEY] = dialer
             pump.event_listeners.append(dialer.on_event)
+            pump.resync_listeners.append(dialer.on_resync)
+            if pump.last_resync is not None:  # the link was quicker than us
+                dialer.on_resync(pump.last_resync, clock())
             app[_LISTENERS_KEY].append(dialer.on_change)
             tasks.append(asyncio.create_task(dialer.run(), name="campaign-dialer"))
     try:

@@ -226,6 +226,8 @@ class FakeAmiServer:
         self.strict_channels = False
         #: Live state answered by CoreShowChannels / QueueStatus, keyed as Asterisk spells.
         self.channels: dict[str, dict[str, str]] = {}
+        #: Channel name -> its variables, as ``Getvar`` reads them.
+        self.channel_variables: dict[str, dict[str, str]] = {}
         self.queues: dict[str, dict[str, str]] = {}
         self.members: list[dict[str, str]] = []
         self.entries: list[dict[str, str]] = []
@@ -745,6 +747,16 @@ class FakeAmiServer:
                 self._respond(session, action, "Success", message)
         return channel
 
+    def _getvar(self, session: _Session, action: ActionFields) -> None:
+        # Asterisk answers an unknown channel with an error, an unset variable with "".
+        name = _text(action.get("Channel"))
+        if name not in self.channels:
+            self._respond(session, action, "Error", "No such channel")
+            return
+        variable = _text(action.get("Variable"))
+        value = self.channel_variables.get(name, {}).get(variable, "")
+        self._respond(session, action, "Success", None, Variable=variable, Value=value)
+
     def _hangup(self, session: _Session, action: ActionFields) -> None:
         channel = self._channel(session, action, "Channel Hungup")
         if channel is None:
@@ -861,6 +873,7 @@ _HANDLERS: dict[str, _Handler] = {
     "queuepause": FakeAmiServer._queue_pause,
     "queueadd": FakeAmiServer._queue_add,
     "queueremove": FakeAmiServer._queue_remove,
+    "getvar": FakeAmiServer._getvar,
     "hangup": FakeAmiServer._hangup,
     "redirect": FakeAmiServer._redirect,
     "blindtransfer": FakeAmiServer._blind_transfer,

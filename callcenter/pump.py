@@ -43,6 +43,9 @@ class Pump:
         #: Told about every raw event once applied (e.g. the dialer's OriginateResponse);
         #: each must only enqueue, never block; a failing listener is logged, not fatal.
         self.event_listeners: list[Callable[[ev.Event, float], None]] = []
+        #: Told about every resync snapshot once applied (same rules).
+        self.resync_listeners: list[Callable[[list[ev.Event], float], None]] = []
+        self.last_resync: list[ev.Event] | None = None
 
     # --- called by the AMI link (synchronous, never blocks) ---------------------------------
 
@@ -55,8 +58,14 @@ class Pump:
     def _apply(self, item: ev.Event | list[ev.Event], now: float) -> None:
         if isinstance(item, list):
             changes = self.tracker.resync(item, now)
+            self.last_resync = item
             self.board.resync(item, now)
             self.board_version += 1
+            for resync_listener in self.resync_listeners:
+                try:
+                    resync_listener(item, now)
+                except Exception:
+                    log.exception("a resync listener failed")
         else:
             changes = self.tracker.apply(item, now)
             if self.board.apply(item, now):

@@ -11,6 +11,9 @@ blocks). One named task handles them in order, so an agent never sees "answered"
 - ``CallAnswered``: every agent the call rang for gets ``answered`` with who took it (the
   taker's panel turns the pop into the connected view, the others clear it);
 - ``CallFinished``: ``ended`` with the outcome (an abandoned caller clears the pop).
+
+A campaign call (its channels carry the dial id, ``ATTEMPT_ID``) pops the customer we dialed,
+with the campaign's name and script and the customer's churn reasons.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Looks up (or creates a stub for) the caller: ``(number, caller_name) -> card``, where the
 #: card is a JSON-able dict such as ``{"customers": [...], "history": [...]}``.
 CardLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
+#: A campaign call's context by its dial id: ``{"campaign": {...}, "churn": {...}, ...}``.
+CampaignLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 class CustomerCards:
@@ -61,9 +66,16 @@ def agent_topic(interface_or_device: str) -> str:
 
 
 class ScreenPops:
-    def __init__(self, hub: Hub, lookup: CardLookup, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        lookup: CardLookup,
+        clock: Callable[[], float],
+        campaign_lookup: CampaignLookup | None = None,
+    ) -> None:
         self._hub = hub
         self._lookup = lookup
+        self._campaign_lookup = campaign_lookup
         self._clock = clock
         self._queue: asyncio.Queue[Change] = asyncio.Queue()
         self._rang: dict[str, set[str]] = {}  # call_id -> agent topics it rang
@@ -108,6 +120,9 @@ class ScreenPops:
         if not self._hub.subscribers_of(topic):
             return  # nobody logged in at that phone: no lookup for nothing
         card = await self._lookup(ring.caller_number, ring.caller_name)
+        campaign: dict[str, Any] | None = None
+        if ring.dial_id is not None and self._campaign_lookup is not None:
+            campaign = await self._campaign_lookup(ring.dial_id)
         self._hub.publish(
             topic,
             {
@@ -118,6 +133,8 @@ class ScreenPops:
                 "caller_name": ring.caller_name,
                 "at": self._clock(),
                 **card,
+                "campaign": campaign["campaign"] if campaign else None,
+                "churn": campaign["churn"] if campaign else None,
             },
         )
         self.pops_sent += 1

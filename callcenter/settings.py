@@ -50,6 +50,8 @@ DEFAULT_AMI_EVENTS = (
     "FullyBooted",
     "Shutdown",
     "VarSet:MIXMONITOR_FILENAME",
+    "VarSet:ATTEMPT_ID",
+    "VarSet:AMDSTATUS",
 )
 
 
@@ -183,6 +185,11 @@ class CampaignSettings:
     ring_timeout_s: float = 30.0
     # A failed OriginateResponse is settled from its reason when no call record came by then.
     record_grace_s: float = 10.0
+    # Answering-machine detection on answered campaign calls (Asterisk's app_amd; when it is
+    # not loaded the calls go on without it and /health says so).
+    amd: bool = True
+    # Preview mode: how long a number shown to an agent stays theirs before they dial it.
+    preview_hold_s: float = 120.0
 
     def __post_init__(self) -> None:
         for key in ("callee_start", "callee_end"):

@@ -430,6 +430,17 @@ class AmiLink:
         await self.send_action(fields)
         return action_id
 
+    async def getvar(self, channel: str, variable: str) -> str | None:
+        """A channel variable of a live channel; None when the channel is gone (Asterisk
+        answers "No such channel") or the variable is unset."""
+        try:
+            reply = await self.send_action(
+                {"Action": "Getvar", "Channel": channel, "Variable": variable}
+            )
+        except AmiActionError:
+            return None
+        return reply.get("Value") or None
+
     async def originate_application(
         self,
         channel: str,

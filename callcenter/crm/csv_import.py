@@ -196,7 +196,8 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
-def _detect_delimiter(line: str) -> str:
+def detect_delimiter(line: str) -> str:
+    """The delimiter of a CSV file from its header line: the most frequent of , ; and tab."""
     counts = {sep: line.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
@@ -248,7 +249,7 @@ class CsvCustomers:
         first = text.readline()
         if not first.strip():
             raise ValidationError("file", "empty: expected a header row")
-        self.delimiter = delimiter or _detect_delimiter(first)
+        self.delimiter = delimiter or detect_delimiter(first)
         self._reader = csv.reader(itertools.chain([first], text), delimiter=self.delimiter)
         header = next(self._reader)
         columns, ignored = resolve_columns(header, mapping or {}, source=source)

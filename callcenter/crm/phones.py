@@ -28,6 +28,7 @@ import re
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+from phonenumbers import timezone as number_timezone
 
 from callcenter.errors import ConfigError
 
@@ -115,3 +116,16 @@ class PhoneNormalizer:
             if phonenumbers.is_possible_number(number):
                 found.setdefault(phonenumbers.format_number(number, PhoneNumberFormat.E164), number)
         return tuple(found.items())
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def time_zones_of(e164: str) -> tuple[str, ...]:
+    """The IANA time zones where the number may ring, from its country and area code
+    (``+4930…`` -> ``("Europe/Berlin",)``; a US number of an area code that spans two zones
+    gives both, and the calling window must then be open in both). Empty when unknown."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return ()
+    zones = number_timezone.time_zones_for_number(number)
+    return tuple(z for z in zones if z != number_timezone.UNKNOWN_TIMEZONE)

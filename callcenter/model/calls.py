@@ -135,6 +135,8 @@ class _Call:
     transfer_pending: bool = False  # last transfer's destination agent not seen yet
     last_transfer_event: object = None  # a duplicated transfer event must not count twice
     recording: str | None = None
+    dial_id: str | None = None  # ATTEMPT_ID of a campaign call
+    machine: bool = False  # app_amd said an answering machine took the campaign call
 
 
 #: Dialplan contexts that the agents' desk phones enter (dialplans/extensions.conf): a
@@ -411,7 +413,9 @@ class CallTracker:
         elif call.first is not None and call.first.side is Side.AGENT:
             direction = Direction.INTERNAL
         answered = call.answered_at is not None
-        if answered:
+        if call.machine and not answered:
+            outcome = Outcome.MACHINE
+        elif answered:
             outcome = Outcome.ANSWERED
         elif call.queue is not None and (not call.dialed_out or call.customer_answered):
             # A caller who gave up, or a campaign call the customer answered and no agent
@@ -462,6 +466,7 @@ class CallTracker:
             hangup_by=hangup_by if outcome in (Outcome.ANSWERED, Outcome.ABANDONED) else None,
             transfers=tuple(call.transfers),
             recording=call.recording,
+            dial_id=call.dial_id,
         )
 
     # --- event handlers -------------------------------------------------------------------
@@ -589,6 +594,16 @@ class CallTracker:
         if chan is not None and chan.call.recording is None and e.path:
             chan.call.recording = e.path
 
+    def _on_campaign_dial(self, e: ev.CampaignDialTagged, now: float, out: list[Change]) -> None:
+        chan = self._attach(e.channel, now)
+        if chan is not None:
+            chan.call.dial_id = e.dial_id
+
+    def _on_machine(self, e: ev.MachineDetected, now: float, out: list[Change]) -> None:
+        chan = self._attach(e.channel, now)
+        if chan is not None and e.status == "MACHINE":
+            chan.call.machine = True
+
     def _on_queue_join(self, e: ev.QueueCallerJoin, now: float, out: list[Change]) -> None:
         chan = self._attach(e.channel, now)
         if chan is not None:
@@ -627,9 +642,11 @@ class CallTracker:
             AgentRinging(
                 call_id=call.call_id,
                 agent=e.interface,
-                caller_number=call.caller_number,
-                caller_name=call.caller_name,
+                # A campaign call waits in the queue as the customer we dialed.
+                caller_number=call.called_number if call.dialed_out else call.caller_number,
+                caller_name="" if call.dialed_out else call.caller_name,
                 queue=e.queue,
+                dial_id=call.dial_id,
             )
         )
 
@@ -742,6 +759,8 @@ _HANDLERS: dict[type, _Handler] = {
     ev.BridgeLeave: CallTracker._on_bridge_leave,
     ev.Hangup: CallTracker._on_hangup,
     ev.RecordingStarted: CallTracker._on_recording,
+    ev.CampaignDialTagged: CallTracker._on_campaign_dial,
+    ev.MachineDetected: CallTracker._on_machine,
     ev.QueueCallerJoin: CallTracker._on_queue_join,
     ev.QueueCallerLeave: CallTracker._on_queue_leave,
     ev.QueueCallerAbandon: CallTracker._on_queue_abandon,

@@ -178,6 +178,25 @@ class RecordingStarted:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignDialTagged:
+    """``VarSet ATTEMPT_ID``: the channel belongs to a campaign dial. The dialer passes its
+    dial id as the Originate variable ATTEMPT_ID and the dialplan sets it again with ``__``
+    (inherited) on the customer's and the queue's channels, which is when Asterisk reports it."""
+
+    channel: Channel
+    dial_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MachineDetected:
+    """``VarSet AMDSTATUS``: app_amd's verdict on an answered campaign call: ``HUMAN``,
+    ``MACHINE``, ``NOTSURE`` or ``HANGUP``."""
+
+    channel: Channel
+    status: str
+
+
 # --- queues -------------------------------------------------------------------------------
 
 
@@ -372,6 +391,8 @@ Event = (
     | BridgeLeave
     | LocalBridge
     | RecordingStarted
+    | CampaignDialTagged
+    | MachineDetected
     | QueueCallerJoin
     | QueueCallerLeave
     | QueueCallerAbandon
@@ -421,10 +442,15 @@ def _member(kind: str) -> Callable[[Headers], QueueMemberChanged]:
     return build
 
 
-def _varset(h: Headers) -> RecordingStarted | None:
-    if h.get("Variable") != "MIXMONITOR_FILENAME":
-        return None
-    return RecordingStarted(channel=_channel(h), path=h.get("Value", ""))
+def _varset(h: Headers) -> Event | None:
+    variable = h.get("Variable")
+    if variable == "MIXMONITOR_FILENAME":
+        return RecordingStarted(channel=_channel(h), path=h.get("Value", ""))
+    if variable == "ATTEMPT_ID" and h.get("Value"):
+        return CampaignDialTagged(channel=_channel(h), dial_id=h["Value"])
+    if variable == "AMDSTATUS":
+        return MachineDetected(channel=_channel(h), status=h.get("Value", ""))
+    return None
 
 
 def _stream_time(h: Headers) -> StreamTime | None:

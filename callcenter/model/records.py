@@ -25,6 +25,7 @@ class Outcome(enum.Enum):
     NO_ANSWER = "no_answer"
     CONGESTION = "congestion"
     FAILED = "failed"
+    MACHINE = "machine"  # campaign call answered by an answering machine (app_amd)
 
 
 class HangupBy(enum.Enum):
@@ -74,6 +75,7 @@ class CallRecord:
     hangup_by: HangupBy | None
     transfers: tuple[Transfer, ...] = field(default_factory=tuple)
     recording: str | None = None
+    dial_id: str | None = None  # the campaign dial (ATTEMPT_ID) this call was placed for
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallRecord:
@@ -98,6 +100,7 @@ class CallRecord:
                 Transfer(t["kind"], t["from_agent"], t["to"]) for t in data["transfers"]
             ),
             recording=data["recording"],
+            dial_id=data.get("dial_id"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +122,7 @@ class CallRecord:
             "hangup_by": self.hangup_by.value if self.hangup_by else None,
             "transfers": [t.to_dict() for t in self.transfers],
             "recording": self.recording,
+            "dial_id": self.dial_id,
         }
 
 
@@ -139,6 +143,7 @@ class AgentRinging:
     caller_number: str
     caller_name: str
     queue: str | None
+    dial_id: str | None = None  # a campaign call: the dial it was placed for
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ CALL_LOG_COLUMNS = (
     "hangup_by",
     "transfers",
     "recording",
+    "dial_id",
 )
 _COLUMNS = CALL_LOG_COLUMNS
 _COLUMN_LIST = ", ".join(_COLUMNS)

@@ -50,6 +50,7 @@ class CampaignSpec:
     retry: dict[str, float | None] | None = None
     abandon_target: float = 0.03
     source: str = "manual"
+    script: str = ""  # what the agent says: shown on the preview card and the screen pop
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Campaign:
             "max_attempts": s.max_attempts,
             "retry": s.retry or {},
             "abandon_target": s.abandon_target,
+            "script": s.script,
             "created_by": self.created_by,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -108,7 +110,7 @@ class NumberFacts:
 _CAMPAIGN_COLUMNS = (
     "id, state, name, source, queue, mode, priority, time_zone, first_day, last_day,"
     " hours_start, hours_end, callee_start, callee_end, max_attempts, retry, abandon_target,"
-    " created_by, created_at, updated_at"
+    " created_by, created_at, updated_at, script"
 )
 _ATTEMPT_COLUMNS = (
     "attempt_id, campaign_id, number, state, priority, due_at, tries, dials, dialed_at,"
@@ -141,6 +143,7 @@ def _campaign(row: Sequence[Any]) -> Campaign:
         max_attempts=int(row[14]),
         retry=json.loads(row[15]),
         abandon_target=float(row[16]),
+        script=row[20],
     )
     return Campaign(int(row[0]), row[1], spec, row[17], row[18], row[19])
 
@@ -191,8 +194,8 @@ class Campaigns:
             cursor = await conn.execute(
                 "INSERT INTO campaigns (state, name, source, queue, mode, priority, time_zone,"
                 " first_day, last_day, hours_start, hours_end, callee_start, callee_end,"
-                " max_attempts, retry, abandon_target, created_by, created_at, updated_at)"
-                " VALUES ('draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " max_attempts, retry, abandon_target, created_by, created_at, updated_at, script)"
+                " VALUES ('draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     spec.name,
                     spec.source,
@@ -212,6 +215,7 @@ class Campaigns:
                     created_by,
                     now,
                     now,
+                    spec.script,
                 ),
             )
             campaign_id = cursor.lastrowid
@@ -503,6 +507,44 @@ class Campaigns:
             "score": float(rows[0][0]),
             "reasons": json.loads(rows[0][1]),
             "computed_at": rows[0][2],
+        }
+
+    async def call_context(self, dial_id: str) -> dict[str, Any] | None:
+        """What an agent sees about a campaign call: the campaign (name, script), the
+        attempt, and the customer's churn score with its reasons. None for an unknown dial."""
+        return await self._context("d.dial_id = ?", dial_id)
+
+    async def attempt_context(self, attempt_id: str) -> dict[str, Any] | None:
+        """:meth:`call_context` of an attempt before it is dialed (the preview card)."""
+        return await self._context("a.attempt_id = ?", attempt_id)
+
+    async def _context(self, where: str, key: str) -> dict[str, Any] | None:
+        join = "JOIN campaign_dials d ON d.attempt_id = a.attempt_id" if "d." in where else ""
+        async with self._db.reading() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT c.id, c.name, c.script, a.attempt_id, a.tries, a.number,"
+                    " a.customer_id, s.score, s.reasons FROM campaign_attempts a"
+                    f" {join} JOIN campaigns c ON c.id = a.campaign_id"
+                    " LEFT JOIN churn_scores s ON s.customer_id = a.customer_id"
+                    f" WHERE {where}",
+                    (key,),
+                )
+            )
+        if not rows:
+            return None
+        cid, name, script, attempt_id, tries, number, customer_id, score, reasons = rows[0]
+        return {
+            "campaign": {"id": int(cid), "name": name, "script": script},
+            "attempt_id": attempt_id,
+            "tries": int(tries),
+            "number": number,
+            "customer_id": customer_id,
+            "churn": (
+                {"score": float(score), "reasons": json.loads(reasons)}
+                if score is not None
+                else None
+            ),
         }
 
     async def first_phones(self, customer_ids: Sequence[int]) -> dict[int, str]:

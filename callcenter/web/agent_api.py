@@ -78,7 +78,7 @@ def agent_settings(request: web.Request) -> AgentSettings:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _agent(request: web.Request) -> tuple[User, str]:
+def agent_of(request: web.Request) -> tuple[User, str]:
     """The logged-in user and their phone; 403 without one (admins usually have none)."""
     user = request[PRINCIPAL_KEY].user
     if not user.extension:
@@ -185,7 +185,7 @@ def _my_channel(request: web.Request, extension: str, call_id: str | None) -> st
 async def agent_state(request: web.Request) -> web.Response:
     """The agent's state as the PBX sees it: queue membership and pause (the board), the
     call their phone is in (the tracker), and the colleagues they can transfer to."""
-    _, extension = _agent(request)
+    _, extension = agent_of(request)
     pump = request.app[PUMP_KEY]
     now = time.time()
     board_agents = pump.board.agents
@@ -233,7 +233,7 @@ async def options(request: web.Request) -> web.Response:
 async def pause(request: web.Request) -> web.Response:
     """``{"paused": true, "reason": "lunch"}`` or ``{"paused": false}``: QueuePause in all
     the agent's queues."""
-    _, extension = _agent(request)
+    _, extension = agent_of(request)
     body = await read_json_object(request)
     _only(body, ("paused", "reason"))
     paused = body.get("paused")
@@ -252,7 +252,7 @@ async def pause(request: web.Request) -> web.Response:
 
 async def dial(request: web.Request) -> web.Response:
     """Click-to-call ``{"number": "+4930…"}``: the agent's phone rings, then the customer."""
-    _, extension = _agent(request)
+    _, extension = agent_of(request)
     body = await read_json_object(request)
     _only(body, ("number",))
     number = _number(body, "number")
@@ -271,7 +271,7 @@ async def dial(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     """``{"call_id": optional}``: hang up the agent's own channel of the call."""
-    _, extension = _agent(request)
+    _, extension = agent_of(request)
     body = await read_json_object(request)
     _only(body, ("call_id",))
     channel = _my_channel(request, extension, _optional_call_id(body))
@@ -284,7 +284,7 @@ async def hangup(request: web.Request) -> web.Response:
 
 async def transfer(request: web.Request) -> web.Response:
     """``{"to": "2002" | "+4930…", "kind": "blind" | "attended", "call_id": optional}``."""
-    _, extension = _agent(request)
+    _, extension = agent_of(request)
     body = await read_json_object(request)
     _only(body, ("to", "kind", "call_id"))
     target = _number(body, "to")
@@ -378,7 +378,7 @@ def parse_wrap_up(body: Mapping[str, Any], user: User, dispositions: tuple[str, 
 
 
 async def wrap_up(request: web.Request) -> web.Response:
-    user, _ = _agent(request)
+    user, _ = agent_of(request)
     body = await read_json_object(request)
     wrap = parse_wrap_up(body, user, agent_settings(request).dispositions)
     saved = await wrap.save(request.app[INTERACTIONS_KEY], user.username)

@@ -30,6 +30,7 @@ from callcenter.web.keys import (
     AUTHENTICATOR_KEY,
     CALL_LOG_KEY,
     DATABASE_KEY,
+    DIALER_KEY,
     LINK_STATUS_KEY,
     PRINCIPAL_KEY,
     SESSION_TOKEN_KEY,
@@ -59,6 +60,12 @@ async def health(request: web.Request) -> web.Response:
     service = request.app.get(TRANSCRIPTION_KEY)
     if service is not None:  # a missing model degrades transcription only, not the server
         body["transcription"] = service.status.to_dict()
+    dialer = request.app.get(DIALER_KEY)
+    if dialer is not None:
+        body["campaigns"] = {
+            "answering_machine_detection": dialer.amd,
+            "in_flight": len(dialer.in_flight),
+        }
     return web.json_response(body)
 
 

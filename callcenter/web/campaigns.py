@@ -9,13 +9,20 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.campaigns.call_list import entries_from_csv
 from callcenter.campaigns.retention import Retention, entries_from_segment
 from callcenter.errors import ConflictError, ValidationError
 from callcenter.model.pacing import DialMode
 from callcenter.store.campaigns import Campaigns, CampaignSpec
 from callcenter.web.api import read_json_object
 from callcenter.web.crm import path_id
-from callcenter.web.keys import CUSTOMERS_KEY, PRINCIPAL_KEY, SEGMENTS_KEY, SETTINGS_KEY
+from callcenter.web.keys import (
+    CUSTOMERS_KEY,
+    PHONES_KEY,
+    PRINCIPAL_KEY,
+    SEGMENTS_KEY,
+    SETTINGS_KEY,
+)
 
 CAMPAIGNS_KEY = web.AppKey("campaigns", Campaigns)
 RETENTION_KEY = web.AppKey("retention", Retention)
@@ -41,6 +48,8 @@ def parse_spec(body: dict[str, Any], source: str, defaults: CampaignSpec) -> Cam
     for key in ("name", "queue"):
         if not isinstance(values.get(key), str) or not values[key].strip():
             raise ValidationError(key, "required text")
+    if not isinstance(values.get("script", ""), str) or len(values.get("script", "")) > 20_000:
+        raise ValidationError("script", "text of at most 20000 characters")
     if values.get("mode", "progressive") not in {m.value for m in DialMode}:
         raise ValidationError("mode", "preview, progressive or predictive")
     for key in ("priority", "max_attempts"):
@@ -75,12 +84,14 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def create_campaign(request: web.Request) -> web.Response:
-    """``{"name", "queue", "mode", ..., "source": {"segment": id} | {"churn": threshold}}``:
-    the call list is a snapshot taken now."""
+    """``{"name", "queue", "mode", ..., "source": {"segment": id} | {"churn": threshold} |
+    {"csv": "<file text>"}}``: the call list is a snapshot taken now. CSV rows that cannot
+    be used are listed in ``rejected`` (``{"row", "error"}``); the others make the list."""
     body = await read_json_object(request)
     settings = request.app[SETTINGS_KEY]
     source = body.pop("source", None)
     store = request.app[CAMPAIGNS_KEY]
+    rejected: list[dict[str, object]] = []
     defaults = CampaignSpec(
         name="",
         queue="",
@@ -109,11 +120,20 @@ async def create_campaign(request: web.Request) -> web.Response:
             raise ValidationError("source", "churn: a threshold or null")
         spec = parse_spec(body, "churn", defaults)
         entries = await request.app[RETENTION_KEY].entries_from_churn(threshold)
+    elif isinstance(source, dict) and set(source) == {"csv"} and isinstance(source["csv"], str):
+        spec = parse_spec(body, "csv", defaults)
+        call_list = await entries_from_csv(
+            source["csv"], request.app[PHONES_KEY], request.app[CUSTOMERS_KEY]
+        )
+        entries, rejected = call_list.entries, call_list.rejected_dicts()
     else:
-        raise ValidationError("source", 'expected {"segment": id} or {"churn": threshold}')
+        raise ValidationError(
+            "source", 'expected {"segment": id}, {"churn": threshold} or {"csv": text}'
+        )
     campaign = await store.create(spec, entries, created_by=request[PRINCIPAL_KEY].user.username)
     return web.json_response(
-        {**campaign.to_dict(), "progress": await store.progress(campaign.id)}, status=201
+        {**campaign.to_dict(), "progress": await store.progress(campaign.id), "rejected": rejected},
+        status=201,
     )
 
 

@@ -8,11 +8,12 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from callcenter.ami.link import AmiLink
+from callcenter.campaigns.dialer import Dialer
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService
 from callcenter.hub import Hub
 from callcenter.pump import Pump
-from callcenter.screenpop import ScreenPops
+from callcenter.screenpop import CustomerCards, ScreenPops
 from callcenter.settings import Settings
 from callcenter.store import (
     Accounts,
@@ -44,6 +45,7 @@ AMI_LINK_KEY = web.AppKey("ami_link", AmiLink)
 PUMP_KEY = web.AppKey("pump", Pump)
 HUB_KEY = web.AppKey("hub", Hub)
 SCREEN_POPS_KEY = web.AppKey("screen_pops", ScreenPops)
+CARDS_KEY = web.AppKey("customer_cards", CustomerCards)
 WALLBOARD_KEY = web.AppKey("wallboard", WallboardFeed)
 REPORTS_KEY = web.AppKey("reports", Reports)
 TRANSCRIPTION_KEY = web.AppKey("transcription", TranscriptionService)
@@ -54,6 +56,7 @@ CUSTOMERS_KEY = web.AppKey("customers", Customers)
 INTERACTIONS_KEY = web.AppKey("interactions", Interactions)
 SEGMENTS_KEY = web.AppKey("segments", Segments)
 PRIVACY_KEY = web.AppKey("privacy", PrivacyService)
+DIALER_KEY = web.AppKey("dialer", Dialer)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 SESSION_TOKEN_KEY: web.RequestKey[str] = web.RequestKey("session_token", str)

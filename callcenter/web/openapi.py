@@ -421,7 +421,9 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "Create a campaign (draft) from a segment snapshot or the retention list:"
             " name, queue, mode, priority, time_zone, first_day, last_day, hours_start,"
             " hours_end, callee_start, callee_end, max_attempts, retry (minutes per outcome),"
-            ' abandon_target, source {"segment": id} | {"churn": threshold}'
+            ' abandon_target, script (what the agent says), source {"segment": id} |'
+            ' {"churn": threshold} | {"csv": "<file text>"} (header with phone, optional'
+            " customer_id and priority; unusable rows come back in rejected)"
         ),
         "requestBody": _body({"type": "object"}),
         "responses": {"201": _json({"type": "object"})},
@@ -429,6 +431,41 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "campaign": {
         "summary": "A campaign with its progress: attempts, outcomes, contact, abandon, saves",
         "responses": {"200": _json({"type": "object"})},
+    },
+    "campaign_timeline": {
+        "summary": (
+            "Dials per UTC hour by outcome (in_flight: not settled yet), oldest first, up to"
+            " the hour of the latest dial; hours without dials in between are listed empty"
+        ),
+        "parameters": [
+            _query(
+                "hours",
+                "how many hours back from the latest dial (default 168)",
+                {"type": "integer", "minimum": 1, "maximum": 744},
+            )
+        ],
+        "responses": {
+            "200": _json(
+                _schema(
+                    {
+                        "hours": {
+                            "type": "array",
+                            "items": _schema(
+                                {
+                                    "hour": _TIME,
+                                    "outcomes": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                },
+                                ["hour", "outcomes"],
+                            ),
+                        }
+                    },
+                    ["hours"],
+                )
+            )
+        },
     },
     "campaign_start": {
         "summary": "Start a draft campaign (it dials within its schedule)",
@@ -476,6 +513,24 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "Click-to-call: ring my phone, then the number (Originate)",
         "requestBody": _body(_schema({"number": _STRING}, ["number"])),
         "responses": {"202": _json({"type": "object"}, "queued")},
+    },
+    "agent_preview": {
+        "summary": (
+            "The next number of a running preview campaign, held for me: campaign (name,"
+            " script), churn reasons, customer card; item null when there is none"
+        ),
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "agent_preview_dial": {
+        "summary": (
+            "Dial the held number from my phone (do-not-call, consent and the callee's"
+            " calling window are checked again now)"
+        ),
+        "responses": {"202": _json({"type": "object"}, "queued"), "409": answer("Conflict")},
+    },
+    "agent_preview_skip": {
+        "summary": "Give the held number back to the campaign",
+        "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
     },
     "agent_hangup": {
         "summary": "Hang up my channel of the call (default: my current call)",

@@ -1,5 +1,5 @@
 """HTML pages and their static files: the login page, the agent panel, and the supervisors'
-wallboard and reports.
+wallboard, reports and campaigns.
 
 The pages are shells: they carry no data about anyone (only the configured pause reasons and
 dispositions), so they are public; the panel's scripts read everything over the API with the
@@ -141,6 +141,11 @@ async def wallboard_page(request: web.Request) -> web.Response:
 async def reports_page(request: web.Request) -> web.Response:
     """The supervisors' reports (a public shell like the wallboard)."""
     return request.app[PAGES_KEY].render("reports.html", title="Reports")
+
+
+async def campaigns_page(request: web.Request) -> web.Response:
+    """The supervisors' outbound campaigns (a public shell like the reports)."""
+    return request.app[PAGES_KEY].render("campaigns.html", title="Campaigns")
 
 
 async def static_file(request: web.Request) -> web.Response:

@@ -17,9 +17,11 @@ from callcenter.web import (
     agent_api,
     api,
     bulk,
+    campaign_reports,
     campaigns,
     crm,
     pages,
+    preview,
     recordings,
     supervisor,
     ws,
@@ -203,6 +205,7 @@ ROUTES: tuple[Route, ...] = (
     # Supervisors' pages: public shells too (the API and the socket answer 403 to agents).
     Route("GET", "/wallboard", pages.wallboard_page, PUBLIC, "wallboard_page"),
     Route("GET", "/reports", pages.reports_page, PUBLIC, "reports_page"),
+    Route("GET", "/campaigns", pages.campaigns_page, PUBLIC, "campaigns_page"),
     Route("GET", "/static/{path:[A-Za-z0-9_./-]{1,200}}", pages.static_file, PUBLIC, "static"),
     Route("GET", "/api/agent/state", agent_api.agent_state, ANY_USER, "agent_state"),
     Route("GET", "/api/agent/options", agent_api.options, ANY_USER, "agent_options"),
@@ -210,6 +213,22 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/api/agent/pause", agent_api.pause, ANY_USER.audited("agent.pause"), "agent_pause"
     ),
     Route("POST", "/api/agent/dial", agent_api.dial, ANY_USER.audited("call.dial"), "agent_dial"),
+    # Preview campaigns: the next number held for me, dialed from my phone or given back.
+    Route("GET", "/api/agent/preview", preview.next_preview, ANY_USER, "agent_preview"),
+    Route(
+        "POST",
+        "/api/agent/preview/{attempt_id}/dial",
+        preview.dial_preview,
+        ANY_USER.audited("campaign.preview_dial"),
+        "agent_preview_dial",
+    ),
+    Route(
+        "POST",
+        "/api/agent/preview/{attempt_id}/skip",
+        preview.skip_preview,
+        ANY_USER.audited("campaign.preview_skip"),
+        "agent_preview_skip",
+    ),
     Route(
         "POST",
         "/api/agent/hangup",
@@ -303,6 +322,13 @@ ROUTES: tuple[Route, ...] = (
         "campaign_create",
     ),
     Route("GET", f"/api/campaigns/{ID}", campaigns.get_campaign, SUPERVISORS, "campaign"),
+    Route(
+        "GET",
+        f"/api/campaigns/{ID}/timeline",
+        campaign_reports.campaign_timeline,
+        SUPERVISORS,
+        "campaign_timeline",
+    ),
     Route(
         "POST",
         f"/api/campaigns/{ID}/start",

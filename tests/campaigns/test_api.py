@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from callcenter.store.customers import CustomerInput, Phone
 from callcenter.web.auth import Role
+from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.keys import CUSTOMERS_KEY
 from tests.web.webclient import logged_in, origin
 
@@ -47,3 +48,44 @@ async def test_campaign_lifecycle(client: TestClient[Any, Any]) -> None:
 async def test_agents_may_not_see_campaigns(client: TestClient[Any, Any]) -> None:
     await logged_in(client, "ann", Role.AGENT)
     assert (await client.get("/api/campaigns")).status == 403
+
+
+async def test_campaign_from_a_csv_lists_bad_rows_and_links_known_customers(
+    client: TestClient[Any, Any],
+) -> None:
+    known = await client.app[CUSTOMERS_KEY].create(
+        CustomerInput(name="Known", phones=(Phone("+4930100001", "+4930100001"),))
+    )
+    await logged_in(client, "boss", Role.SUPERVISOR)
+    h = {"Origin": origin(client)}
+    csv_text = (
+        "\ufeffPhone;priority;note\n"
+        "030 100001;5;known customer, national format\n"
+        "+4930100002;;\n"
+        "not a number;1;\n"
+        "+4930100003;high;\n"
+        "\n"
+        "0049 30 100004;0;\n"
+        "+4930100002;;the same number again\n"
+    )
+    body = {"name": "from file", "queue": "retention", "source": {"csv": csv_text}}
+    created = await client.post("/api/campaigns", json=body, headers=h)
+    assert created.status == 201, await created.text()
+    campaign = await created.json()
+    assert campaign["source"] == "csv"
+    assert campaign["rejected"] == [
+        {"row": 4, "error": "phone: not a phone number: 'not a number'"},
+        {"row": 5, "error": "priority: expected an integer"},
+    ]
+    attempts = await client.app[CAMPAIGNS_KEY].attempts(campaign["id"])
+    assert [(a.number, a.priority) for a in attempts] == [
+        ("+4930100001", 5),
+        ("+4930100002", 0),
+        ("+4930100004", 0),
+    ]
+    context = await client.app[CAMPAIGNS_KEY].attempt_context(attempts[0].attempt_id)
+    assert context is not None and context["customer_id"] == known["id"]
+    no_phone = {**body, "name": "bad file", "source": {"csv": "name\nA\n"}}
+    refused = await client.post("/api/campaigns", json=no_phone, headers=h)
+    assert refused.status == 400
+    assert "phone" in (await refused.json())["error"]["message"]

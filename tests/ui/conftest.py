@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "ui-test-password"
-AGENTS = 8
+AGENTS = 16
 SECRET = "ui-secret"
 T = TypeVar("T")
 

@@ -239,3 +239,67 @@ export function renderCallbacks(root, callbacks, names, onOpen) {
     }),
   );
 }
+
+function churnReason(reason) {
+  const name = String(reason.reason || reason.factor || "reason").replaceAll("_", " ");
+  const weight = Number(reason.weight);
+  let detail = reason.detail;
+  if (!detail && reason.points !== undefined) detail = `${reason.points} points`;
+  return h(
+    "li",
+    { dataset: { reason: String(reason.reason || reason.factor || "") } },
+    h("span", { class: "reason" }, name),
+    Number.isFinite(weight) ? h("span", { class: "weight" }, ` weight ${weight}`) : null,
+    detail ? h("span", { class: "detail" }, ` · ${detail}`) : null,
+  );
+}
+
+/**
+ * A campaign call's context into `root`: the campaign's name, the customer's churn risk with
+ * its reasons, and the script the agent reads. Returns false (and empties `root`) if there is
+ * neither a campaign nor a churn score.
+ */
+export function renderCampaign(root, campaign, churn) {
+  if (!campaign && !churn) {
+    fill(root);
+    return false;
+  }
+  const score = churn && Number(churn.score);
+  fill(
+    root,
+    campaign
+      ? h(
+          "p",
+          { class: "campaign-name" },
+          h("span", { class: "label" }, "Campaign"),
+          " ",
+          h("strong", { class: "name" }, campaign.name || `Campaign ${campaign.id}`),
+        )
+      : null,
+    churn
+      ? h(
+          "div",
+          { class: "churn" },
+          h(
+            "p",
+            {},
+            h("span", { class: "label" }, "Churn risk"),
+            " ",
+            h("strong", { class: "score" }, Number.isFinite(score) ? score.toFixed(1) : "–"),
+          ),
+          (churn.reasons || []).length
+            ? h("ul", { class: "churn-reasons" }, churn.reasons.map(churnReason))
+            : null,
+        )
+      : null,
+    campaign && campaign.script
+      ? h(
+          "div",
+          { class: "script" },
+          h("p", { class: "label" }, "Script"),
+          h("p", { class: "script-text" }, campaign.script),
+        )
+      : null,
+  );
+  return true;
+}

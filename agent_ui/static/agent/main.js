@@ -6,7 +6,14 @@
 // the page re-fetches everything over HTTP, and it polls the state (often while a call is up,
 // rarely otherwise) because a click-to-call or a supervisor's pause sends no pop.
 import { ApiError, get, patch, post } from "./api.js";
-import { displayName, renderCallbacks, renderCard, renderChoice, renderTimeline } from "./card.js";
+import {
+  displayName,
+  renderCallbacks,
+  renderCampaign,
+  renderCard,
+  renderChoice,
+  renderTimeline,
+} from "./card.js";
 import { $, duration, fill, h, show } from "./dom.js";
 import { AgentSocket } from "./socket.js";
 import { startRecording, uploadVoiceNote } from "./voicenote.js";
@@ -31,8 +38,10 @@ const state = {
   wrapup: null, // {call_id, customer, number, name}
   customer: null, // the customer on the card
   createFor: null, // a caller's number without any customer record: quick-create offers it
-  dialing: null, // {number, customer, at}
+  dialing: null, // {number, customer, at, campaignInfo}
   callbackNames: new Map(),
+  campaignInfo: null, // {campaign, churn} of the campaign call on the panel (pop or preview)
+  preview: null, // the preview item offered: {attempt_id, number, tries, campaign, ...}
 };
 
 let pollTimer = null;
@@ -319,6 +328,7 @@ function renderCall() {
   for (const button of document.querySelectorAll("#card .dial")) {
     button.disabled = Boolean(call) || button.dataset.blocked === "true";
   }
+  renderPreviewButtons();
   renderStatus();
   schedulePoll();
 }
@@ -326,6 +336,7 @@ function renderCall() {
 function clearCall() {
   state.call = null;
   state.dialing = null;
+  if (!state.wrapup) setCampaignInfo(null);
   renderCall();
 }
 
@@ -361,9 +372,15 @@ function startWrapup() {
 function endWrapup() {
   state.wrapup = null;
   show($("wrapup-form"), false);
+  if (!state.call) setCampaignInfo(null);
+  renderPreviewButtons();
 }
 
 function onRing(message) {
+  // A campaign call's pop says which campaign and why the customer is called; the ring of a
+  // preview dial this agent placed keeps what the preview showed if the pop does not.
+  const info = campaignOf(message) || (state.dialing && state.dialing.campaignInfo) || null;
+  setCampaignInfo(info);
   state.dialing = null;
   state.call = {
     call_id: message.call_id,
@@ -436,6 +453,7 @@ async function refreshState() {
       call.since = since;
     } else if (!call || call.call_id !== live.call_id) {
       if (call && call.phase === "connected") startWrapup();
+      if (!state.wrapup) setCampaignInfo(null); // a call no pop told about
       state.call = {
         call_id: live.call_id,
         phase,
@@ -464,6 +482,122 @@ function schedulePoll() {
   if (state.call && state.call.phase === "connected") delay = POLL_CONNECTED_MS;
   else if (state.call || state.dialing) delay = POLL_RINGING_MS;
   pollTimer = setTimeout(refreshState, delay);
+}
+
+// --- campaign calls: the pop's campaign and churn, and preview dialing -------------------
+
+/** The campaign context of a ring message (or preview item), or null if it has none. */
+function campaignOf(message) {
+  const campaign = message.campaign || null;
+  const churn = message.churn || null;
+  return campaign || churn ? { campaign, churn } : null;
+}
+
+function setCampaignInfo(info) {
+  state.campaignInfo = info;
+  const root = $("campaign-info");
+  const shown = Boolean(info) && renderCampaign(root, info.campaign, info.churn);
+  if (!shown) fill(root);
+  show(root, shown);
+}
+
+/** One preview at a time, and none while a call or its wrap-up is on the panel. */
+function renderPreviewButtons() {
+  const busy = Boolean(state.call) || Boolean(state.wrapup);
+  $("preview-next").disabled = busy || Boolean(state.preview);
+  $("preview-dial").disabled = busy;
+  $("preview-skip").disabled = false;
+}
+
+/** Like act(), but the preview buttons' state is recomputed afterwards, not just re-enabled. */
+function previewAct(button, action) {
+  return act(null, async () => {
+    button.disabled = true;
+    try {
+      await action();
+    } finally {
+      renderPreviewButtons();
+    }
+  });
+}
+
+function renderPreview() {
+  const item = state.preview;
+  show($("preview-item"), Boolean(item));
+  if (item) {
+    $("preview-number").textContent = item.number;
+    $("preview-tries").textContent = item.tries
+      ? `tried ${item.tries} time${item.tries === 1 ? "" : "s"} before`
+      : "not tried yet";
+    renderCampaign($("preview-campaign"), item.campaign, item.churn);
+    $("preview").dataset.attemptId = item.attempt_id;
+  } else {
+    fill($("preview-campaign"));
+    delete $("preview").dataset.attemptId;
+  }
+  renderCall();
+}
+
+/** The preview's customer on the card: a customer, a screen-pop card, or none. */
+function showPreviewCustomer(item) {
+  const customer = item.customer;
+  if (customer && Array.isArray(customer.customers)) {
+    showCallers(customer.customers, customer.history, item.number);
+  } else if (customer && customer.id !== undefined) {
+    showCustomer(customer, customer.timeline || customer.history || []);
+  } else {
+    clearCustomer(`No customer record for ${item.number}.`);
+  }
+}
+
+async function nextPreview() {
+  const found = await get("/api/agent/preview");
+  const item = found && found.item;
+  show($("preview-empty"), !item);
+  state.preview = item || null;
+  if (item) showPreviewCustomer(item);
+  renderPreview();
+}
+
+function previewCustomer() {
+  const customer = state.preview && state.preview.customer;
+  if (customer && Array.isArray(customer.customers)) {
+    return customer.customers.length === 1 ? customer.customers[0] : state.customer;
+  }
+  return customer && customer.id !== undefined ? customer : state.customer;
+}
+
+async function dialPreview() {
+  const item = state.preview;
+  if (!item) return;
+  const path = `/api/agent/preview/${encodeURIComponent(item.attempt_id)}/dial`;
+  await post(path, {});
+  const customer = previewCustomer();
+  const campaignInfo = campaignOf(item);
+  setCampaignInfo(campaignInfo);
+  state.preview = null;
+  state.dialing = { number: item.number, customer, at: Date.now(), campaignInfo };
+  state.call = {
+    call_id: null,
+    phase: "dialing",
+    number: item.number,
+    name: customer ? displayName(customer) : "",
+    queue: null,
+    since: null,
+  };
+  renderPreview();
+  notice(`Calling ${item.number}: your phone rings first, then the customer.`);
+  setTimeout(refreshState, 500);
+}
+
+async function skipPreview() {
+  const item = state.preview;
+  if (!item) return;
+  await post(`/api/agent/preview/${encodeURIComponent(item.attempt_id)}/skip`, {});
+  state.preview = null;
+  if (!state.call && !state.wrapup) clearCustomer();
+  renderPreview();
+  notice(`Skipped ${item.number}.`);
 }
 
 // --- callbacks ---------------------------------------------------------------------------
@@ -635,6 +769,15 @@ function wire() {
     });
   });
   $("voice-record").addEventListener("click", () => toggleVoiceNote());
+  $("preview-next").addEventListener("click", (event) =>
+    previewAct(event.currentTarget, nextPreview),
+  );
+  $("preview-dial").addEventListener("click", (event) =>
+    previewAct(event.currentTarget, dialPreview),
+  );
+  $("preview-skip").addEventListener("click", (event) =>
+    previewAct(event.currentTarget, skipPreview),
+  );
   $("logout").addEventListener("click", (event) =>
     act(event.currentTarget, async () => {
       await post("/api/logout", {});
@@ -672,6 +815,7 @@ async function main() {
   setInterval(() => refreshCallbacks().catch(() => {}), CALLBACKS_MS);
   refreshHealth();
   if (!state.extension) {
+    show($("preview"), false);
     problem("No phone extension is assigned to your user: screen pops and call control are off.");
     setLive("offline");
     return;

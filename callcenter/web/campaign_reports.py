@@ -1,0 +1,31 @@
+"""Campaign reports (supervisors and admins): the dials-per-hour series of the campaign page."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenter.errors import ValidationError
+from callcenter.store.campaign_reports import DEFAULT_HOURS, MAX_HOURS, dials_per_hour
+from callcenter.web.campaigns import CAMPAIGNS_KEY
+from callcenter.web.crm import path_id
+from callcenter.web.keys import DATABASE_KEY
+
+
+def _hours(request: web.Request) -> int:
+    raw = request.query.get("hours")
+    if raw is None:
+        return DEFAULT_HOURS
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HOURS:
+        raise ValidationError("hours", f"a whole number from 1 to {MAX_HOURS}")
+    return int(raw)
+
+
+async def campaign_timeline(request: web.Request) -> web.Response:
+    """``{"hours": [{"hour": "2026-11-23T10:00:00Z", "outcomes": {"completed": 3}}, ...]}``:
+    dials per UTC hour by outcome, up to the latest dial (``hours`` query: how many hours,
+    default a week); 404 for an unknown campaign."""
+    campaign_id = path_id(request)
+    hours = _hours(request)
+    await request.app[CAMPAIGNS_KEY].get(campaign_id)
+    series = await dials_per_hour(request.app[DATABASE_KEY], campaign_id, hours=hours)
+    return web.json_response({"hours": series})

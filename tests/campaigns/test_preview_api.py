@@ -1,0 +1,125 @@
+"""Preview dialing through the HTTP API with the whole server against our fake PBX: an agent
+gets the next number with its campaign, script and churn reasons, dials it from their phone
+(the exact Originate) or gives it back; other agents never get a held number."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from callcenter.fake_pbx import FakeAmiServer
+from callcenter.settings import Settings
+from callcenter.store.campaigns import CampaignSpec, ListEntry
+from callcenter.store.customers import CustomerInput, Phone
+from callcenter.web.auth import Role
+from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
+from callcenter.web.keys import AMI_LINK_KEY, CUSTOMERS_KEY
+from tests.campaigns.conftest import eventually
+from tests.web.conftest import ClientFactory
+from tests.web.webclient import add_user, login, origin
+
+SECRET = "s3cret"
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[FakeAmiServer]:
+    server = FakeAmiServer(username="callcenter", secret=SECRET)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def app_client(
+    pbx: FakeAmiServer, settings: Settings, make_client: ClientFactory
+) -> TestClient[Any, Any]:
+    ami = dataclasses.replace(
+        settings.ami, host="127.0.0.1", port=pbx.port, username="callcenter", secret=SECRET
+    )
+    client = await make_client(settings=dataclasses.replace(settings, ami=ami))
+    await eventually(lambda: client.app[AMI_LINK_KEY].status.authenticated, 5)
+    return client
+
+
+async def _campaign(client: TestClient[Any, Any]) -> int:
+    customers = client.app[CUSTOMERS_KEY]
+    entries = []
+    for n, number in enumerate(("+4930100001", "+4930100002")):
+        made = await customers.create(
+            CustomerInput(name=f"<script>C{n}</script>", phones=(Phone(number, number),))
+        )
+        entries.append(ListEntry(number, int(made["id"])))
+    spec = CampaignSpec(
+        name="win-back",
+        queue="retention",
+        mode="preview",
+        callee_start="00:00",
+        callee_end="23:59",
+        script="Hello, this is the retention team.",
+    )
+    store = client.app[CAMPAIGNS_KEY]
+    campaign = await store.create(spec, entries, created_by="boss")
+    await client.app[RETENTION_KEY].recompute()
+    await store.set_state(campaign.id, "running")
+    return campaign.id
+
+
+async def test_preview_next_dial_and_skip(
+    app_client: TestClient[Any, Any], pbx: FakeAmiServer
+) -> None:
+    client = app_client
+    cid = await _campaign(client)
+    await add_user(client, "ann", Role.AGENT, extension="PJSIP/2001")
+    await add_user(client, "bob", Role.AGENT, extension="PJSIP/2002")
+    assert (await login(client, "ann")).status == 200
+    h = {"Origin": origin(client)}
+    got = await (await client.get("/api/agent/preview")).json()
+    item = got["item"]
+    assert item["attempt_id"] == f"c{cid}-1"
+    assert item["number"] == "+4930100001"
+    assert item["campaign"] == {
+        "id": cid,
+        "name": "win-back",
+        "script": "Hello, this is the retention team.",
+    }
+    churn = await client.app[CAMPAIGNS_KEY].score_of(item["customer"]["customers"][0]["id"])
+    assert item["churn"] == {"score": churn["score"], "reasons": churn["reasons"]}
+    assert item["churn"]["reasons"]  # a brand-new customer never contacted: reasons
+    assert [c["name"] for c in item["customer"]["customers"]] == ["<script>C0</script>"]
+
+    # Bob does not get Ann's number; he gives his back, and it is his again next time.
+    assert (await login(client, "bob")).status == 200
+    bobs = (await (await client.get("/api/agent/preview")).json())["item"]
+    assert bobs["attempt_id"] == f"c{cid}-2"
+    refused = await client.post(f"/api/agent/preview/c{cid}-1/dial", headers=h)
+    assert refused.status == 409
+    skipped = await client.post(f"/api/agent/preview/c{cid}-2/skip", headers=h)
+    assert skipped.status == 200
+
+    assert (await login(client, "ann")).status == 200
+    dialed = await client.post(f"/api/agent/preview/c{cid}-1/dial", headers=h)
+    assert dialed.status == 202, await dialed.text()
+    dial_id = (await dialed.json())["dial_id"]
+    assert dial_id == f"c{cid}-1.1"
+    action = await pbx.wait_for_action("Originate")
+    assert {k: action[k] for k in ("Channel", "Context", "Exten", "ActionID", "Variable")} == {
+        "Channel": "PJSIP/2001",
+        "Context": "outbound",
+        "Exten": "+4930100001",
+        "ActionID": dial_id,
+        "Variable": [f"CAMPAIGN_ID={cid}", f"ATTEMPT_ID={dial_id}"],
+    }
+    again = await client.post(f"/api/agent/preview/c{cid}-1/dial", headers=h)
+    assert again.status == 409  # dialed once, never twice
+    nxt = (await (await client.get("/api/agent/preview")).json())["item"]
+    assert nxt["attempt_id"] == f"c{cid}-2"
+
+
+async def test_preview_needs_a_phone(app_client: TestClient[Any, Any]) -> None:
+    await add_user(app_client, "boss", Role.SUPERVISOR)
+    assert (await login(app_client, "boss")).status == 200
+    assert (await app_client.get("/api/agent/preview")).status == 403
