@@ -292,7 +292,11 @@ async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
     store = Campaigns(app[DATABASE_KEY], clock=clock)
     app[CAMPAIGNS_KEY] = store
     retention = Retention(
-        store, settings.campaigns, ZoneInfo(settings.center.time_zone), clock=clock
+        store,
+        settings.campaigns,
+        ZoneInfo(settings.center.time_zone),
+        segments=app[SEGMENTS_KEY],
+        clock=clock,
     )
     app[RETENTION_KEY] = retention
     tasks: list[asyncio.Task[None]] = []

@@ -120,8 +120,10 @@ class AgentSettings:
         "resolved",
         "follow_up",
         "sale",
+        "retained",
         "no_interest",
         "complaint",
+        "cancel",
         "wrong_number",
         "voicemail",
     )

@@ -235,6 +235,7 @@ class Dialer:
         self._flights: dict[str, Flight] = {}
         self._pace: dict[int, CampaignPace] = {}
         self._previews: dict[str, Preview] = {}  # attempt id -> held for an agent
+        self._skipped: dict[tuple[str, str], float] = {}  # (agent, attempt id) -> until
         self._synced = asyncio.Event()
         self.originated: list[str] = []  # dial ids, in order (for tests and /health)
         #: Answering-machine detection on the PBX: "unknown" until the first answered
@@ -456,6 +457,7 @@ class Dialer:
                 del self._previews[held_id]
             elif held.agent == agent:
                 return held
+        self._skipped = {k: until for k, until in self._skipped.items() if until > now_ts}
         now = self._now()
         for campaign in await self._store.all():
             if campaign.state != "running" or campaign.spec.mode != DialMode.PREVIEW.value:
@@ -470,7 +472,10 @@ class Dialer:
                 campaign.id, sorted(WAITING, key=lambda s: s.value)
             )
             for attempt in next_to_dial(waiting, now, rules.retry, agent):
-                if attempt.attempt_id in self._previews:
+                if (
+                    attempt.attempt_id in self._previews
+                    or (agent, attempt.attempt_id) in self._skipped
+                ):
                     continue
                 if not await self._allowed(attempt, rules, now):
                     continue
@@ -480,9 +485,11 @@ class Dialer:
         return None
 
     def skip_preview(self, attempt_id: str, agent: str) -> None:
-        """Give a held number back (it stays due: another agent may take it)."""
+        """Give a held number back: it stays due for the other agents; this agent is not
+        offered it again for ``preview_hold_s``."""
         self._held(attempt_id, agent)
         del self._previews[attempt_id]
+        self._skipped[(agent, attempt_id)] = self._clock() + self._settings.preview_hold_s
 
     def _held(self, attempt_id: str, agent: str) -> Preview:
         held = self._previews.get(attempt_id)

@@ -5,6 +5,7 @@ or the retention list."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -13,12 +14,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from callcenter.campaigns.churn import ChurnFacts, parse_contract_end, score
+from callcenter.errors import ConflictError
 from callcenter.settings import CampaignSettings
 from callcenter.store.campaigns import Campaigns, ListEntry
 from callcenter.store.customers import Customers
-from callcenter.store.segments import Segments
+from callcenter.store.segments import CustomerFilter, Segments
 
 log = logging.getLogger(__name__)
+
+RETENTION_SEGMENT = "retention"
 
 
 def _epoch(stamp: str) -> float:
@@ -32,11 +36,13 @@ class Retention:
         settings: CampaignSettings,
         tz: ZoneInfo,
         *,
+        segments: Segments | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._settings = settings
         self._tz = tz
+        self._segments = segments
         self._clock = clock
 
     async def recompute(self) -> int:
@@ -60,7 +66,20 @@ class Retention:
             scores.append((cid, round(result.score, 2), [r.to_dict() for r in result.reasons]))
         await self._store.save_scores(scores)
         log.info("churn scores recomputed for %d customers", len(scores))
+        await self._ensure_segment()
         return len(scores)
+
+    async def _ensure_segment(self) -> None:
+        """The saved segment "retention" (score at least the threshold), so the customers at
+        risk can be browsed, exported and turned into a campaign like any segment. Made once;
+        a supervisor may change its threshold afterwards."""
+        if self._segments is None:
+            return
+        if any(s.name == RETENTION_SEGMENT for s in await self._segments.all()):
+            return
+        where = CustomerFilter(min_churn=self._settings.churn_threshold)
+        with contextlib.suppress(ConflictError):  # made meanwhile by another recomputation
+            await self._segments.create(RETENTION_SEGMENT, where, created_by="system")
 
     async def run(self) -> None:
         """The schedule: at start-up and every ``churn_interval_s``."""

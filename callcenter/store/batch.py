@@ -3,12 +3,17 @@
 ``submit(item)`` never blocks; a named task (``run``) writes whatever has accumulated with one
 ``write(batch)`` call (one transaction), retries a failed batch after a pause with the same
 items, and on cancellation (shutdown) still writes everything submitted.
+
+A row the schema refuses (an integrity error: it will never be written, however often we
+retry) must not hold back the rows behind it: the batch is then written row by row, and only
+the refused row is dropped, logged with its whole content.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -56,7 +61,10 @@ class BatchWriter(Generic[T]):
                     try:
                         await self._write(self._in_flight)
                         break
-                    except StoreError:
+                    except StoreError as exc:
+                        if _refused(exc):
+                            await self._write_one_by_one()
+                            break
                         log.exception(
                             "%s: writing %d rows failed; retrying", self._name, len(self._in_flight)
                         )
@@ -66,6 +74,19 @@ class BatchWriter(Generic[T]):
                     self._queue.task_done()
         finally:
             await self._write_remaining()
+
+    async def _write_one_by_one(self) -> None:
+        for item in self._in_flight:
+            while True:
+                try:
+                    await self._write([item])
+                    break
+                except StoreError as exc:
+                    if _refused(exc):
+                        log.error("%s: row refused by the database, dropped: %r", self._name, item)
+                        break
+                    log.exception("%s: writing a row failed; retrying", self._name)
+                    await asyncio.sleep(self._retry_delay_s)
 
     async def _write_remaining(self) -> None:
         remaining = self._in_flight + self._take(None)
@@ -84,3 +105,8 @@ class BatchWriter(Generic[T]):
         while not self._queue.empty() and (limit is None or len(taken) < limit):
             taken.append(self._queue.get_nowait())
         return taken
+
+
+def _refused(exc: StoreError) -> bool:
+    """The database refused the data itself (a constraint), not the moment (locked, full)."""
+    return isinstance(exc.__cause__, sqlite3.IntegrityError)

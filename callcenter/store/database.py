@@ -46,6 +46,8 @@ _BUSY_TIMEOUT_MS = 5000
 # SQLite: take the write lock at BEGIN, so two writers queue on busy_timeout instead of one
 # failing with SQLITE_BUSY when it upgrades a read transaction. (PostgreSQL: plain BEGIN.)
 _BEGIN_WRITE = "BEGIN IMMEDIATE"
+#: The line a migration carries when it rebuilds a referenced table (see Database._apply).
+REBUILD_MARKER = "-- migration: rebuilds a referenced table"
 
 _CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -210,22 +212,43 @@ class Database:
             await conn.execute(_CREATE_MIGRATIONS_TABLE)
         applied_now: list[int] = []
         for migration in sorted(migrations, key=lambda m: m.version):
+            if await self._apply(migration):
+                log.info("applied migration %04d_%s", migration.version, migration.name)
+                applied_now.append(migration.version)
+        return applied_now
+
+    async def _apply(self, migration: Migration) -> bool:
+        # A migration that rebuilds a table others reference (SQLite cannot alter a
+        # constraint in place) says so with REBUILD_MARKER: foreign-key enforcement is off
+        # while it runs (it cannot be switched inside a transaction), and every reference
+        # is checked before it commits.
+        rebuild = REBUILD_MARKER in migration.sql
+        if rebuild:
+            await self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
             async with self.transaction() as conn:
                 # Re-checked under the write lock: another process may have just applied it.
                 async with conn.execute(
                     "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
                 ) as cursor:
                     if await cursor.fetchone() is not None:
-                        continue
+                        return False
                 for statement in split_statements(migration.sql):
                     await conn.execute(statement)
+                if rebuild:
+                    broken = list(await conn.execute_fetchall("PRAGMA foreign_key_check"))
+                    if broken:
+                        raise StoreError(
+                            f"migration {migration.version:04d} breaks references: {broken[:3]}"
+                        )
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, iso(time.time())),
                 )
-            log.info("applied migration %04d_%s", migration.version, migration.name)
-            applied_now.append(migration.version)
-        return applied_now
+        finally:
+            if rebuild:
+                await self._conn.execute("PRAGMA foreign_keys = ON")
+        return True
 
 
 def split_statements(script: str) -> list[str]:

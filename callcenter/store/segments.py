@@ -4,7 +4,8 @@ A :class:`CustomerFilter` is a fixed set of criteria, all of which must hold (AN
 parameterised standard SQL by :func:`compile_filter` - never user-written SQL. The same filter
 backs ``GET /api/customers?tag=vip&no_contact_days=90`` and a saved segment such as
 ``{"no_contact_days": 90, "open_ticket": "complaint"}`` ("no contact for 90 days and an open
-complaint").
+complaint"). The "retention" segment, ``{"min_churn": <threshold>}``, is the customers at
+risk of leaving (kept by :class:`callcenter.campaigns.retention.Retention`).
 
 "Contact" is the last linked call (``last_contact_at``); a customer never called counts from
 the day the record was created, so a brand-new record is not "90 days without contact".
@@ -45,6 +46,8 @@ class CustomerFilter:
     open_ticket: str | None = None
     """``any``, ``ticket`` or ``complaint``: has an open ticket of that kind."""
     open_callback: bool | None = None
+    min_churn: float | None = None
+    """Churn-risk score at least this (the last computed score; see campaigns/churn.py)."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CustomerFilter:
@@ -60,6 +63,8 @@ class CustomerFilter:
                 values[key] = _boolean(key, value)
             elif key == "no_contact_days":
                 values[key] = _days(key, value)
+            elif key == "min_churn":
+                values[key] = _score(key, value)
             else:
                 values[key] = _text(key, value)
         if "tag" in values and not TAG.match(values["tag"]):
@@ -93,6 +98,16 @@ def _days(key: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DAYS:
         raise ValidationError(key, f"expected a number of days from 0 to {MAX_DAYS}")
     return value
+
+
+def _score(key: str, value: Any) -> float:
+    try:
+        score = float(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        score = None
+    if score is None or isinstance(value, bool) or not 0 <= score <= 100:
+        raise ValidationError(key, "expected a score from 0 to 100")
+    return score
 
 
 def _text(key: str, value: Any) -> str:
@@ -130,6 +145,11 @@ def compile_filter(where: CustomerFilter, *, now: float) -> tuple[list[str], lis
     if where.no_contact_days is not None:
         clauses.append("COALESCE(c.last_contact_at, c.created_at) < ?")
         params.append(iso(now - where.no_contact_days * 86400))
+    if where.min_churn is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM churn_scores s WHERE s.customer_id = c.id AND s.score >= ?)"
+        )
+        params.append(where.min_churn)
     if where.open_ticket is not None:
         sql = (
             "EXISTS (SELECT 1 FROM tickets t WHERE t.customer_id = c.id"

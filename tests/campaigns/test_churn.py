@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from callcenter.settings import CampaignSettings
 from callcenter.store import Customers, Database
 from callcenter.store.campaigns import Campaigns
 from callcenter.store.customers import CustomerInput, Phone
+from callcenter.store.segments import CustomerFilter, Segments
 from tests.campaigns.conftest import START, Clock
 
 DAY = 86400.0
@@ -71,3 +73,27 @@ async def test_recompute_and_retention_list(
     entries = await retention.entries_from_churn(40)
     assert [e.number for e in entries] == ["+4930100001"]
     json.dumps(found)
+
+
+async def test_the_retention_segment_holds_the_customers_above_the_threshold(
+    db: Database, customers: Customers, store: Campaigns, clock: Clock
+) -> None:
+    clock.now = START - 400 * DAY
+    risky = await customers.create(
+        CustomerInput(name="Risky", custom={"contract_end": "2026-03-10"})
+    )
+    clock.now = START - 5 * DAY
+    await customers.create(CustomerInput(name="Fresh"))
+    clock.now = START
+    segments = Segments(db, clock=clock)
+    retention = Retention(
+        store, dataclasses.replace(W, churn_threshold=40), ZoneInfo("UTC"), segments=segments
+    )
+    await retention.recompute()
+    await retention.recompute()  # made once
+    [segment] = await segments.all()
+    assert (segment.name, segment.filter.to_dict()) == ("retention", {"min_churn": 40.0})
+    members = await customers.query(segment.filter, limit=10)
+    assert [c["id"] for c in members.items] == [risky["id"]]
+    everyone = await customers.query(CustomerFilter(min_churn=0), limit=10)
+    assert len(everyone.items) == 2

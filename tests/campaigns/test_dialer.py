@@ -465,6 +465,8 @@ async def test_preview_checks_do_not_call_again_when_the_agent_dials(rig: Rig) -
     nxt = await rig.dialer.next_preview("PJSIP/2000")
     assert nxt is not None and nxt.attempt.attempt_id == f"c{cid}-2"
     rig.dialer.skip_preview(f"c{cid}-2", "PJSIP/2000")
+    after_skip = await rig.dialer.next_preview("PJSIP/2000")
+    assert after_skip is not None and after_skip.attempt.attempt_id == f"c{cid}-3"
     other = await rig.dialer.next_preview("PJSIP/2001")
     assert other is not None and other.attempt.attempt_id == f"c{cid}-2"
 

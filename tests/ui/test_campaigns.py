@@ -23,7 +23,13 @@ from callcenter.screenpop import agent_topic
 from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import ACCOUNTS_KEY, CUSTOMERS_KEY, HUB_KEY, PASSWORDS_KEY
+from callcenter.web.keys import (
+    ACCOUNTS_KEY,
+    CUSTOMERS_KEY,
+    HUB_KEY,
+    INTERACTIONS_KEY,
+    PASSWORDS_KEY,
+)
 from tests.campaigns.dials import record_dials
 from tests.ui.conftest import PASSWORD, LiveServer, Panel
 from tests.ui.test_agent_panel import wait_until
@@ -96,6 +102,7 @@ def _wait_state(live: LiveServer, cid: int, expected: str) -> None:
 def test_create_from_a_csv_file_follow_progress_and_pause(
     manager: Manager, live: LiveServer
 ) -> None:
+    rita = live.run(live.create_customer({"name": "Rita Retained", "phones": ["+4930555000101"]}))
     manager.login()
     page = manager.page
     page.wait_for_selector("#create-form")
@@ -151,12 +158,17 @@ def test_create_from_a_csv_file_follow_progress_and_pause(
             ],
         )
     )
+    # Rita stays: the agent's wrap-up says "retained", a save.
+    live.run(
+        live.app[INTERACTIONS_KEY].add_disposition(rita["id"], author="agent1", code="retained")
+    )
     page.wait_for_selector("#stat-dials:text-is('5')", timeout=12000)
     assert page.text_content("#stat-contact") == "60%"  # 3 people of 5 settled dials
     assert page.text_content("#stat-abandon") == "33.3%"  # 1 of 3 people
     assert page.get_attribute("#stat-abandon", "data-over") == "true"
     assert page.text_content("#stat-target") == "3.0%"
-    assert page.text_content("#stat-saves") == "0"
+    page.wait_for_selector("#stat-saves:text-is('1')")
+    assert page.text_content(f"{row} .saves") == "1"
     assert page.text_content("#detail-attempts li[data-state=done] strong") == "4"
     assert page.text_content(f"{row} .dials") == "5"
     bars = "#chart-outcomes svg g.band"
@@ -299,16 +311,22 @@ PREVIEW_ITEM = {
     "number": "+4930555000177",
     "tries": 1,
     "campaign": CAMPAIGN,
+    # The screen pop's card: the customers having the number and the recent history.
     "customer": {
-        "id": 9041,
-        "name": "Paula Preview",
-        "company": None,
-        "phones": [{"number": "030 555000177", "e164": "+4930555000177", "type": "main"}],
-        "emails": [],
-        "tags": ["vip"],
-        "do_not_call": False,
-        "consent": {"may_call": True},
-        "is_stub": False,
+        "customers": [
+            {
+                "id": 9041,
+                "name": "Paula Preview",
+                "company": None,
+                "phones": [{"number": "030 555000177", "e164": "+4930555000177", "type": "main"}],
+                "emails": [],
+                "tags": ["vip"],
+                "do_not_call": False,
+                "consent": {"may_call": True},
+                "is_stub": False,
+            }
+        ],
+        "history": [],
     },
     "churn": CHURN,
 }
@@ -318,8 +336,12 @@ def test_preview_dialing_against_the_api_contract(panel: Panel, live: LiveServer
     """The panel's side of preview mode, with the three endpoints answered as the API
     contract says (the browser's requests are fulfilled here, not by the server)."""
     page = panel.page
-    offers: list[dict[str, Any]] = [{"item": None}, {"item": PREVIEW_ITEM}, {"item": PREVIEW_ITEM}]
+    offers: list[dict[str, Any]] = [{"item": None}] + [{"item": PREVIEW_ITEM}] * 3
     posted: list[str] = []
+    dial_answers = [
+        (409, {"error": {"id": "conflict", "message": "attempt c41-7 is not held for you"}}),
+        (202, {"dial_id": "c41-7.2"}),
+    ]
 
     def preview(route: Any) -> None:
         route.fulfill(status=200, content_type="application/json", body=json.dumps(offers.pop(0)))
@@ -327,8 +349,8 @@ def test_preview_dialing_against_the_api_contract(panel: Panel, live: LiveServer
     def act(route: Any) -> None:
         posted.append(route.request.url.removeprefix(live.url))
         if route.request.url.endswith("/dial"):
-            body = {"dial_id": "c41-7.2"}
-            route.fulfill(status=202, content_type="application/json", body=json.dumps(body))
+            status, body = dial_answers.pop(0)
+            route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
         else:
             route.fulfill(status=204)
 
@@ -350,6 +372,15 @@ def test_preview_dialing_against_the_api_contract(panel: Panel, live: LiveServer
     page.wait_for_selector("#preview-item", state="hidden")
     assert posted == ["/api/agent/preview/c41-7/skip"]
     assert page.is_hidden("#card")
+
+    # The hold ran out while the agent read: the number is gone, the next one may be asked for.
+    page.click("#preview-next")
+    page.wait_for_selector("#preview-item:not([hidden])")
+    page.click("#preview-dial")
+    page.wait_for_selector("#problem:has-text('not held for you')")
+    page.wait_for_selector("#preview-item", state="hidden")
+    assert page.is_enabled("#preview-next")
+    assert page.is_visible("#call-idle")
 
     page.click("#preview-next")
     page.wait_for_selector("#preview-item:not([hidden])")
@@ -422,13 +453,14 @@ def test_preview_dialing_through_the_server(panel: Panel, live: LiveServer) -> N
     page.click("#preview-skip")
     page.wait_for_selector("#notice:has-text('Skipped +4930555000167')")
 
-    # The skipped number is due again (for anyone): which one comes next is the dialer's call.
+    # The skipped number stays due for the others; this agent gets the next one.
     page.click("#preview-next")
     page.wait_for_selector("#preview-item:not([hidden])")
     number = page.text_content("#preview-number") or ""
-    names = {"+4930555000166": "Paula Preview", "+4930555000167": "Sam Skip"}
+    assert number == "+4930555000166"
+    names = {"+4930555000166": "Paula Preview"}
     attempt_id = page.get_attribute("#preview", "data-attempt-id")
-    assert attempt_id == f"c{cid}-{1 if number.endswith('167') else 2}"
+    assert attempt_id == f"c{cid}-2"
     assert page.text_content("#preview-tries") == "not tried yet"
     assert page.text_content("#preview-campaign .campaign-name .name") == f"Preview {panel.ext}"
     assert page.text_content("#preview-campaign .script-text") == (

@@ -529,6 +529,10 @@ function renderPreview() {
     $("preview-tries").textContent = item.tries
       ? `tried ${item.tries} time${item.tries === 1 ? "" : "s"} before`
       : "not tried yet";
+    const until = item.held_until ? new Date((item.held_until - state.offset) * 1000) : null;
+    $("preview-held").textContent = until
+      ? `Held for you until ${until.toLocaleTimeString()}.`
+      : "";
     renderCampaign($("preview-campaign"), item.campaign, item.churn);
     $("preview").dataset.attemptId = item.attempt_id;
   } else {
@@ -571,7 +575,13 @@ async function dialPreview() {
   const item = state.preview;
   if (!item) return;
   const path = `/api/agent/preview/${encodeURIComponent(item.attempt_id)}/dial`;
-  await post(path, {});
+  try {
+    await post(path, {});
+  } catch (error) {
+    // 409: no longer held for me (the hold ran out) or not callable now: it is gone.
+    if (error instanceof ApiError && error.status === 409) dropPreview();
+    throw error;
+  }
   const customer = previewCustomer();
   const campaignInfo = campaignOf(item);
   setCampaignInfo(campaignInfo);
@@ -593,11 +603,19 @@ async function dialPreview() {
 async function skipPreview() {
   const item = state.preview;
   if (!item) return;
-  await post(`/api/agent/preview/${encodeURIComponent(item.attempt_id)}/skip`, {});
+  try {
+    await post(`/api/agent/preview/${encodeURIComponent(item.attempt_id)}/skip`, {});
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 409)) throw error; // 409: not held anyway
+  }
+  dropPreview();
+  notice(`Skipped ${item.number}.`);
+}
+
+function dropPreview() {
   state.preview = null;
   if (!state.call && !state.wrapup) clearCustomer();
   renderPreview();
-  notice(`Skipped ${item.number}.`);
 }
 
 // --- callbacks ---------------------------------------------------------------------------

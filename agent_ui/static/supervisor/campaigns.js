@@ -367,7 +367,7 @@ function select(id) {
   state.selected = id;
   history.replaceState(null, "", `/campaigns?id=${encodeURIComponent(id)}`);
   renderList();
-  refresh().then(() => $("detail").scrollIntoView({ block: "nearest" }));
+  waitAndRefresh().then(() => $("detail").scrollIntoView({ block: "nearest" }));
 }
 
 async function move(button, id, action) {
