@@ -22,8 +22,9 @@ import pytest
 
 from callcenter.model.attempts import AttemptState, DialOutcome
 from callcenter.web.campaigns import CAMPAIGNS_KEY
+from callcenter.web.keys import DIALER_KEY
 from tests.pbx.conftest import Server, ServerFactory
-from tests.pbx.kit import Kit, Lab
+from tests.pbx.kit import Kit, Lab, wait_event
 
 pytestmark = pytest.mark.pbx
 
@@ -194,3 +195,44 @@ async def test_a_silent_answer_is_an_answering_machine(
     [row] = [r for r in await srv.records(1) if r["dial_id"] == f"{attempt.attempt_id}.1"]
     assert (row["outcome"], row["agent"]) == ("machine", None)
     assert (await srv.health())["campaigns"]["answering_machine_detection"] == "available"
+
+
+async def test_server_restart_mid_dial_follows_the_dial_and_never_dials_it_again(
+    pbx_kit: Kit, lab: Lab, server: ServerFactory, tmp_path: Path
+) -> None:
+    """Our server stops while a customer's phone rings and starts again on the same
+    database: the dial is found among the live channels (Getvar ATTEMPT_ID), followed to its
+    end, settled from what Asterisk reports, and no number is dialed a second time."""
+    db_path = tmp_path / "restart.db"
+    first = await server(db_path=db_path, **FAST_CAMPAIGNS)
+    await lab.logout_all("retention", "support", "sales")
+    await lab.phone("2013", "answer", 0.5)
+    await lab.login("retention", "2013")
+    with lab.center.listen() as events:
+        cid = await _campaign(first, f"phone\n{NO_ANSWER}\n", name="restart", max_attempts=1)
+        originate = await wait_event(
+            events,
+            lambda e: e.get("Event") == "Newchannel" and "campaign-dial" in e.get("Channel", ""),
+        )
+        await first.client.close()  # the crash, while the customer's phone rings
+        second = await server(db_path=db_path, **FAST_CAMPAIGNS)
+        store = second.app[CAMPAIGNS_KEY]
+        attempt_id = f"c{cid}-1"
+
+        async def followed() -> bool:
+            return f"{attempt_id}.1" in second.app[DIALER_KEY].in_flight
+
+        await second.wait_until(followed, 10, "the restarted dialer to follow the live dial")
+        attempts = await _settled(second, cid, within=30)
+        originates: list[dict[str, str]] = []
+        while not events.empty():
+            event = events.get_nowait()
+            if event.get("Event") == "Newchannel" and "campaign-dial" in event.get("Channel", ""):
+                originates.append(event)
+    assert originate["Channel"].startswith(f"Local/{NO_ANSWER}@campaign-dial")
+    assert [e for e in originates if e["Channel"].endswith(";1")] == []  # never dialed again
+    attempt = attempts[NO_ANSWER]
+    assert attempt.tries == 1 and attempt.dial_id == f"{attempt_id}.1"
+    assert attempt.last_outcome is DialOutcome.NO_ANSWER
+    dial = await store.attempt(attempt_id)
+    assert dial[0].state is AttemptState.DONE
