@@ -53,7 +53,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
 
 from callcenter.crm.phones import time_zones_of
-from callcenter.errors import ConflictError
+from callcenter.errors import ConflictError, NotFoundError
 from callcenter.model import events as ev
 from callcenter.model.attempts import (
     IN_FLIGHT,
@@ -74,6 +74,7 @@ from callcenter.model.attempts import (
     next_to_dial,
     outcome_of_originate,
     reconcile_all,
+    split_dial_id,
 )
 from callcenter.model.board import AgentState, Board
 from callcenter.model.calling_window import (
@@ -477,7 +478,7 @@ class Dialer:
                     or (agent, attempt.attempt_id) in self._skipped
                 ):
                     continue
-                if not await self._allowed(attempt, rules, now):
+                if not await self._allowed(attempt, rules, now, agent):
                     continue
                 held = Preview(attempt, campaign, agent, now_ts + self._settings.preview_hold_s)
                 self._previews[attempt.attempt_id] = held
@@ -508,7 +509,7 @@ class Dialer:
             raise ConflictError(f"campaign {campaign.id} is {campaign.state}")
         rules = rules_of(campaign)
         now = self._now()
-        if not await self._allowed(attempt, rules, now):
+        if not await self._allowed(attempt, rules, now, agent):
             raise ConflictError(f"{attempt.number} may not be called now")
         dialing = advance(attempt, Dial(now), rules.retry)
         dial_id = dialing.dial_id
@@ -533,7 +534,9 @@ class Dialer:
             raise
         return dial_id
 
-    async def _allowed(self, attempt: Attempt, rules: CampaignRules, now: datetime) -> bool:
+    async def _allowed(
+        self, attempt: Attempt, rules: CampaignRules, now: datetime, agent: str | None = None
+    ) -> bool:
         """May the attempt be dialed now (do-not-call, consent and the callee's window read
         fresh)? The callee's clock: the customer's own time zone, else the zones of the
         number's country and area code. A refusal is recorded on the attempt."""
@@ -543,7 +546,7 @@ class Dialer:
             consent=Consent.GRANTED if facts.may_call else Consent.WITHDRAWN,
             time_zone=facts.time_zone or time_zones_of(attempt.number) or None,
         )
-        verdict = may_dial(attempt, status, rules, now)
+        verdict = may_dial(attempt, status, rules, now, agent)
         if verdict.allowed:
             return True
         follow = verdict.follow_up(now)
@@ -633,6 +636,21 @@ class Dialer:
         )
         await self._store.save(after)
         return after
+
+    async def callback_for_dial(
+        self, dial_id: str, due_at: datetime, agent: str | None
+    ) -> Attempt | None:
+        """The agent promised the customer of campaign dial ``dial_id`` a call back: the
+        attempt waits for ``due_at`` (for ``agent`` only, or anyone) and comes before every
+        other number then. None when the dial is not one of ours."""
+        parts = split_dial_id(dial_id)
+        if parts is None:
+            return None
+        await self.drain()  # the call's end settles the dial first (a callback reopens it)
+        try:
+            return await self.schedule_callback(parts[0], due_at, agent)
+        except NotFoundError:
+            return None
 
     @property
     def in_flight(self) -> list[str]:

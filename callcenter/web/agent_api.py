@@ -38,12 +38,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from callcenter.ami.link import AmiLink
-from callcenter.errors import AmiConnectionError, AmiError, AmiTimeoutError
+from callcenter.errors import AmiConnectionError, AmiError, AmiTimeoutError, NotFoundError
 from callcenter.model.calls import interface_key
 from callcenter.settings import AgentSettings
 from callcenter.store import MAX_PAGE, ConflictError, Interactions, Role, User, ValidationError
@@ -53,7 +54,9 @@ from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     AMI_LINK_KEY,
     CALL_LOG_KEY,
+    CALL_LOG_WRITER_KEY,
     CUSTOMERS_KEY,
+    DIALER_KEY,
     INTERACTIONS_KEY,
     PRINCIPAL_KEY,
     PUMP_KEY,
@@ -378,11 +381,32 @@ def parse_wrap_up(body: Mapping[str, Any], user: User, dispositions: tuple[str, 
 
 
 async def wrap_up(request: web.Request) -> web.Response:
-    user, _ = agent_of(request)
+    user, extension = agent_of(request)
     body = await read_json_object(request)
     wrap = parse_wrap_up(body, user, agent_settings(request).dispositions)
     saved = await wrap.save(request.app[INTERACTIONS_KEY], user.username)
+    saved["campaign_callback"] = await _campaign_callback(request, wrap, extension)
     return web.json_response(saved, status=201)
+
+
+async def _campaign_callback(request: web.Request, wrap: WrapUp, extension: str) -> str | None:
+    """A callback promised on a campaign call also reschedules that number in its campaign
+    (first in line when due; for this agent's phone when it was "for me"). Returns the
+    attempt id, or None for a call that was not a campaign's."""
+    dialer = request.app.get(DIALER_KEY)
+    if dialer is None or wrap.callback_due is None or wrap.call_id is None:
+        return None
+    await request.app[CALL_LOG_WRITER_KEY].flush()  # the call's record, if it just ended
+    try:
+        record = await request.app[CALL_LOG_KEY].get(wrap.call_id)
+    except NotFoundError:
+        return None
+    if not record.get("dial_id"):
+        return None
+    due = datetime.fromisoformat(wrap.callback_due.replace("Z", "+00:00"))
+    agent = extension if wrap.callback_for is not None else None
+    attempt = await dialer.callback_for_dial(record["dial_id"], due, agent)
+    return attempt.attempt_id if attempt is not None else None
 
 
 # --- the call log, read through ------------------------------------------------------------

@@ -548,7 +548,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
     },
     "agent_wrapup": {
-        "summary": "After a call: disposition, note and callback on the customer's timeline",
+        "summary": (
+            "After a call: disposition, note and callback on the customer's timeline; a"
+            " callback on a campaign call also reschedules the number in its campaign"
+            " (campaign_callback: the attempt id)"
+        ),
         "requestBody": _body(
             _schema(
                 {

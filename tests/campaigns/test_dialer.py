@@ -99,28 +99,16 @@ class Rig:
         self, number: str, outcome: Outcome, talk_s: float = 0.0, dial_id: str | None = None
     ) -> None:
         now = self.clock.now
-        self.dialer.on_change(
-            CallFinished(
-                CallRecord(
-                    call_id=f"{now}.{number}",
-                    direction=Direction.OUTBOUND,
-                    caller_number="",
-                    caller_name="",
-                    called_number=number,
-                    queue="retention",
-                    agents_offered=(),
-                    agent="PJSIP/2000" if outcome is Outcome.ANSWERED else None,
-                    started_at=now,
-                    answered_at=None,
-                    ended_at=now + talk_s,
-                    wait_s=0.0,
-                    talk_s=talk_s,
-                    outcome=outcome,
-                    hangup_by=None,
-                    dial_id=dial_id,
-                )
-            )
+        record = dataclasses.replace(
+            _record(number, outcome),
+            call_id=f"{now}.{number}",
+            agent="PJSIP/2000" if outcome is Outcome.ANSWERED else None,
+            started_at=now,
+            ended_at=now + talk_s,
+            talk_s=talk_s,
+            dial_id=dial_id,
         )
+        self.dialer.on_change(CallFinished(record))
 
 
 @pytest.fixture

@@ -5,19 +5,23 @@ gets the next number with its campaign, script and churn reasons, dials it from 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter.fake_pbx import FakeAmiServer
+from callcenter.model.attempts import AttemptState
+from callcenter.model.records import CallFinished, CallRecord, Direction, HangupBy, Outcome
 from callcenter.settings import Settings
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.store.customers import CustomerInput, Phone
 from callcenter.web.auth import Role
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
-from callcenter.web.keys import AMI_LINK_KEY, CUSTOMERS_KEY
+from callcenter.web.keys import AMI_LINK_KEY, CALL_LOG_WRITER_KEY, CUSTOMERS_KEY, DIALER_KEY
 from tests.campaigns.conftest import eventually
 from tests.web.conftest import ClientFactory
 from tests.web.webclient import add_user, login, origin
@@ -123,3 +127,56 @@ async def test_preview_needs_a_phone(app_client: TestClient[Any, Any]) -> None:
     await add_user(app_client, "boss", Role.SUPERVISOR)
     assert (await login(app_client, "boss")).status == 200
     assert (await app_client.get("/api/agent/preview")).status == 403
+
+
+async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_first(
+    app_client: TestClient[Any, Any], pbx: FakeAmiServer
+) -> None:
+    client = app_client
+    await _campaign(client)
+    await add_user(client, "ann", Role.AGENT, extension="PJSIP/2001")
+    assert (await login(client, "ann")).status == 200
+    h = {"Origin": origin(client)}
+    item = (await (await client.get("/api/agent/preview")).json())["item"]
+    dialed = await client.post(f"/api/agent/preview/{item['attempt_id']}/dial", headers=h)
+    dial_id = (await dialed.json())["dial_id"]
+    await pbx.wait_for_action("Originate")
+    # The call happened: the call model hands its record (carrying the dial id) on.
+    record = CallRecord(
+        call_id="1772445600.1",
+        direction=Direction.OUTBOUND,
+        caller_number="2001",
+        caller_name="",
+        called_number=item["number"],
+        queue=None,
+        agents_offered=(),
+        agent="PJSIP/2001",
+        started_at=time.time() - 60,
+        answered_at=time.time() - 50,
+        ended_at=time.time(),
+        wait_s=0.0,
+        talk_s=50.0,
+        outcome=Outcome.ANSWERED,
+        hangup_by=HangupBy.CALLER,
+        dial_id=dial_id,
+    )
+    client.app[CALL_LOG_WRITER_KEY].submit(record)
+    client.app[DIALER_KEY].on_change(CallFinished(record))
+    due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    wrapped = await client.post(
+        "/api/agent/wrapup",
+        json={
+            "customer_id": item["customer"]["customers"][0]["id"],
+            "call_id": record.call_id,
+            "disposition": "follow_up",
+            "callback": {"due_at": due.isoformat().replace("+00:00", "Z"), "for": "me"},
+        },
+        headers=h,
+    )
+    assert wrapped.status == 201, await wrapped.text()
+    assert (await wrapped.json())["campaign_callback"] == item["attempt_id"]
+    attempt, _ = await client.app[CAMPAIGNS_KEY].attempt(item["attempt_id"])
+    assert attempt.state is AttemptState.CALLBACK_SCHEDULED
+    assert (attempt.callback_agent, attempt.due_at) == ("PJSIP/2001", due)
+    again = (await (await client.get("/api/agent/preview")).json())["item"]
+    assert again["attempt_id"] == item["attempt_id"]  # due, promised by her: first
