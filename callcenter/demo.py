@@ -29,6 +29,7 @@ from typing import TextIO
 from aiohttp import web
 
 from callcenter.app import create_app
+from callcenter.demo_data import seed_sample_data
 from callcenter.demo_traffic import AGENT_EXTENSIONS, DemoTraffic, TrafficConfig
 from callcenter.errors import ConfigError
 from callcenter.fake_pbx import FakeAmiServer
@@ -126,12 +127,6 @@ async def ensure_demo_users(
         )
         created.append(user.username)
     return created
-
-
-async def seed_sample_data(app: web.Application) -> None:
-    """Sample customers for the demo's callers (``demo_traffic.DEFAULT_CALLERS``), so that
-    screen pops show customer cards. The CRM seeding is added by the CRM issue; until then
-    the demo runs without sample data."""
 
 
 class Demo:

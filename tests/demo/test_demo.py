@@ -15,10 +15,11 @@ import aiohttp
 import pytest
 
 from callcenter.demo import DEMO_PASSWORD, Demo, DemoOptions, demo_users, ensure_demo_users
-from callcenter.demo_traffic import HOSTILE_NAME, Caller, Scenario, TrafficConfig
+from callcenter.demo_data import SAMPLE_CUSTOMERS, seed_sample_data
+from callcenter.demo_traffic import DEFAULT_CALLERS, HOSTILE_NAME, Caller, Scenario, TrafficConfig
 from callcenter.settings import Settings
 from callcenter.store import Role
-from callcenter.web.keys import AMI_LINK_KEY
+from callcenter.web.keys import AMI_LINK_KEY, CUSTOMERS_KEY
 from tests.conftest import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -194,3 +195,31 @@ async def test_command_runs_until_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 0, err.decode()
     assert out.decode().strip().endswith("callcenter demo stopped")
     assert db.exists()
+
+
+async def test_sample_customers_pop_with_history_and_a_campaign_waits(
+    demo: Demo, supervisor: aiohttp.ClientSession
+) -> None:
+    """The demo's named callers are customers (found whatever form the carrier sends their
+    number in), some with history and a churn risk, and the retention list is a preview
+    campaign in draft. Seeding twice adds nothing."""
+    customers = (await get_json(supervisor, "/api/customers?limit=50&stub=false"))["items"]
+    assert len(customers) == len(SAMPLE_CUSTOMERS)
+    for caller in DEFAULT_CALLERS:
+        if caller.name and caller.name != HOSTILE_NAME:
+            found = await demo.app[CUSTOMERS_KEY].lookup(caller.number)
+            assert [c["name"] for c in found.customers] == [
+                "Petra Schulz" if caller.name == "Schulz, Petra" else caller.name
+            ]
+    [campaign] = (await get_json(supervisor, "/api/campaigns"))["items"]
+    assert (campaign["name"], campaign["state"], campaign["mode"]) == (
+        "Demo win-back",
+        "draft",
+        "preview",
+    )
+    zoe = (await demo.app[CUSTOMERS_KEY].lookup("+4930555123")).customers[0]
+    churn = await get_json(supervisor, f"/api/customers/{zoe['id']}/churn")
+    assert {r["factor"] for r in churn["reasons"]} >= {"open_complaints", "contract_end"}
+    await seed_sample_data(demo.app)
+    again = (await get_json(supervisor, "/api/customers?limit=50&stub=false"))["items"]
+    assert len(again) == len(SAMPLE_CUSTOMERS)

@@ -1,0 +1,101 @@
+"""The demo's sample data: customers for the callers of ``demo_traffic.DEFAULT_CALLERS`` (so
+screen pops show cards and history from the first call), a little history that gives some of
+them a churn risk, the churn scores, and a preview campaign in draft for the retention list.
+
+Seeded once, into an empty CRM: a demo database that already has customers is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.crm.customers import parse_customer
+from callcenter.store.campaigns import CampaignSpec
+from callcenter.store.interactions import TicketKind
+from callcenter.store.segments import CustomerFilter
+from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
+from callcenter.web.keys import CUSTOMERS_KEY, INTERACTIONS_KEY, PHONES_KEY, SETTINGS_KEY
+
+log = logging.getLogger(__name__)
+
+#: The named demo callers as the CRM knows them (phones in whatever form a user typed them).
+SAMPLE_CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Jürgen Müller",
+        "phones": ["+49 30 12345678"],
+        "emails": ["j.mueller@example.de"],
+        "tags": ["premium"],
+        "custom": {"contract_end": "2027-01-15", "plan": "Business 50"},
+    },
+    {
+        "name": "Anna Schmidt",
+        "phones": ["030 98765432"],
+        "tags": ["newsletter"],
+        "custom": {"contract_end": "2028-06-30"},
+    },
+    {
+        "name": "Zoë Weiß",
+        "phones": ["030 555123"],
+        "language": "fr",
+        "custom": {"contract_end": "2026-12-31"},
+    },
+    {
+        "kind": "company",
+        "company": "Hamburg Logistik GmbH",
+        "name": "Hamburg Logistik GmbH",
+        "phones": [{"number": "040 123456", "type": "work"}],
+        "tags": ["b2b", "premium"],
+    },
+    {"name": "Lukas Becker", "phones": [{"number": "0170 1234567", "type": "mobile"}]},
+    {"name": "Emre Yılmaz", "phones": ["030 77788899"], "language": "tr"},
+    {"name": "Petra Schulz", "phones": ["030 1112233"], "do_not_call": True},
+)
+
+
+async def seed_sample_data(app: web.Application) -> None:
+    """See the module docstring."""
+    customers = app[CUSTOMERS_KEY]
+    if (await customers.query(CustomerFilter(), limit=1)).items:
+        return
+    phones = app[PHONES_KEY]
+    ids: dict[str, int] = {}
+    for data in SAMPLE_CUSTOMERS:
+        made = await customers.create(parse_customer(data, phones))
+        ids[str(data["name"])] = int(made["id"])
+    interactions = app[INTERACTIONS_KEY]
+    await interactions.add_ticket(
+        ids["Zoë Weiß"],
+        kind=TicketKind.COMPLAINT,
+        subject="Invoice charged twice in November",
+        created_by="demo",
+    )
+    await interactions.add_disposition(ids["Zoë Weiß"], author="demo", code="complaint")
+    await interactions.add_disposition(ids["Zoë Weiß"], author="demo", code="no_interest")
+    await interactions.add_note(
+        ids["Zoë Weiß"], author="demo", body="Asked about cancelling before the contract ends."
+    )
+    await interactions.add_note(
+        ids["Jürgen Müller"], author="demo", body="Prefers calls in the morning."
+    )
+    await interactions.add_disposition(ids["Jürgen Müller"], author="demo", code="resolved")
+    log.info("demo: %d sample customers", len(ids))
+    if CAMPAIGNS_KEY not in app or not app[SETTINGS_KEY].campaigns.enabled:
+        return
+    retention = app[RETENTION_KEY]
+    await retention.recompute()
+    entries = await retention.entries_from_churn(0)
+    if entries:
+        spec = CampaignSpec(
+            name="Demo win-back",
+            queue="retention",
+            mode="preview",
+            time_zone=app[SETTINGS_KEY].center.time_zone,
+            script=(
+                "Hello, this is the customer care team. We noticed you may be unhappy with"
+                " our service and would like to hear how we can make it right."
+            ),
+        )
+        await app[CAMPAIGNS_KEY].create(spec, entries, created_by="demo")
