@@ -9,7 +9,12 @@ import pytest
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.store import Customers, Database
 from callcenter.store.campaigns import Campaigns
-from tests.web.conftest import client, make_client  # noqa: F401  (the web fixtures)
+from tests.web.conftest import (  # noqa: F401  (the web fixtures)
+    client,
+    fake_pbx,
+    make_client,
+    pbx_client,
+)
 
 START = 1772445600.0  # 2026-03-02 10:00:00 UTC, a Monday
 

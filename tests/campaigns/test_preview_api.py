@@ -4,9 +4,7 @@ gets the next number with its campaign, script and churn reasons, dials it from 
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,37 +14,20 @@ from aiohttp.test_utils import TestClient
 from callcenter.fake_pbx import FakeAmiServer
 from callcenter.model.attempts import AttemptState
 from callcenter.model.records import CallFinished, CallRecord, Direction, HangupBy, Outcome
-from callcenter.settings import Settings
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.store.customers import CustomerInput, Phone
 from callcenter.web.auth import Role
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
 from callcenter.web.keys import AMI_LINK_KEY, CALL_LOG_WRITER_KEY, CUSTOMERS_KEY, DIALER_KEY
 from tests.campaigns.conftest import eventually
-from tests.web.conftest import ClientFactory
 from tests.web.webclient import add_user, login, origin
 
-SECRET = "s3cret"
-
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeAmiServer]:
-    server = FakeAmiServer(username="callcenter", secret=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def app_client(
-    pbx: FakeAmiServer, settings: Settings, make_client: ClientFactory
-) -> TestClient[Any, Any]:
-    ami = dataclasses.replace(
-        settings.ami, host="127.0.0.1", port=pbx.port, username="callcenter", secret=SECRET
-    )
-    client = await make_client(settings=dataclasses.replace(settings, ami=ami))
-    await eventually(lambda: client.app[AMI_LINK_KEY].status.authenticated, 5)
-    return client
+async def app_client(pbx_client: TestClient[Any, Any]) -> TestClient[Any, Any]:
+    """The app with its AMI link logged in to ``fake_pbx``."""
+    await eventually(lambda: pbx_client.app[AMI_LINK_KEY].status.authenticated, 5)
+    return pbx_client
 
 
 async def _campaign(client: TestClient[Any, Any]) -> int:
@@ -73,7 +54,7 @@ async def _campaign(client: TestClient[Any, Any]) -> int:
 
 
 async def test_preview_next_dial_and_skip(
-    app_client: TestClient[Any, Any], pbx: FakeAmiServer
+    app_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
 ) -> None:
     client = app_client
     cid = await _campaign(client)
@@ -109,7 +90,7 @@ async def test_preview_next_dial_and_skip(
     assert dialed.status == 202, await dialed.text()
     dial_id = (await dialed.json())["dial_id"]
     assert dial_id == f"c{cid}-1.1"
-    action = await pbx.wait_for_action("Originate")
+    action = await fake_pbx.wait_for_action("Originate")
     assert {k: action[k] for k in ("Channel", "Context", "Exten", "ActionID", "Variable")} == {
         "Channel": "PJSIP/2001",
         "Context": "outbound",
@@ -130,7 +111,7 @@ async def test_preview_needs_a_phone(app_client: TestClient[Any, Any]) -> None:
 
 
 async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_first(
-    app_client: TestClient[Any, Any], pbx: FakeAmiServer
+    app_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
 ) -> None:
     client = app_client
     await _campaign(client)
@@ -140,7 +121,7 @@ async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_fi
     item = (await (await client.get("/api/agent/preview")).json())["item"]
     dialed = await client.post(f"/api/agent/preview/{item['attempt_id']}/dial", headers=h)
     dial_id = (await dialed.json())["dial_id"]
-    await pbx.wait_for_action("Originate")
+    await fake_pbx.wait_for_action("Originate")
     # The call happened: the call model hands its record (carrying the dial id) on.
     record = CallRecord(
         call_id="1772445600.1",

@@ -7,24 +7,22 @@ through login failures, dropped sockets, PBX restarts and resyncs.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.app import create_app
 from callcenter.fake_pbx import FakeAmiServer, strip_login_preamble
 from callcenter.replay import read_capture
 from callcenter.settings import Settings
 from callcenter.store import Role
+from tests.web.conftest import PBX_SECRET, ClientFactory, on_fake_pbx
 from tests.web.webclient import logged_in
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SECRET = "s3cret"
 # Fields that do not depend on the clock (live mode stamps events on arrival).
 STABLE = (
     "call_id",
@@ -57,29 +55,18 @@ def frames(name: str) -> list[bytes]:
 
 
 @pytest.fixture
-async def fake_pbx() -> AsyncIterator[FakeAmiServer]:
-    server = FakeAmiServer(username="callcenter", secret=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def server(
-    aiohttp_client: Any, settings: Settings, cheap_passwords: Any, fake_pbx: FakeAmiServer
-) -> Server:
-    async def start(secret: str = SECRET) -> TestClient[Any, Any]:
-        ami = dataclasses.replace(
-            settings.ami,
-            port=fake_pbx.port,
+def server(make_client: ClientFactory, settings: Settings, fake_pbx: FakeAmiServer) -> Server:
+    async def start(secret: str = PBX_SECRET) -> TestClient[Any, Any]:
+        quick = on_fake_pbx(
+            settings,
+            fake_pbx,
             secret=secret,
             reconnect_min_s=0.05,
             reconnect_max_s=0.4,
             ping_interval_s=0.5,
             ping_timeout_s=0.5,
         )
-        app = create_app(dataclasses.replace(settings, ami=ami), passwords=cheap_passwords)
-        client: TestClient[Any, Any] = await aiohttp_client(app)
+        client = await make_client(settings=quick)
         await logged_in(client, "sup", Role.SUPERVISOR)
         return client
 

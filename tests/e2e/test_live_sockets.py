@@ -4,38 +4,16 @@ PBX: the right agent (and only that agent) gets the caller's card before answeri
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from callcenter.app import create_app
 from callcenter.fake_pbx import FakeAmiServer
-from callcenter.settings import Settings
 from callcenter.store import Role
-from tests.e2e.test_ami_to_call_log import SECRET, frames, link_up
+from tests.e2e.test_ami_to_call_log import frames, link_up
 from tests.web.webclient import add_user, login, origin
-
-
-@pytest.fixture
-async def fake_pbx() -> AsyncIterator[FakeAmiServer]:
-    server = FakeAmiServer(username="callcenter", secret=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def app_client(
-    aiohttp_client: Any, settings: Settings, cheap_passwords: Any, fake_pbx: FakeAmiServer
-) -> TestClient[Any, Any]:
-    ami = dataclasses.replace(settings.ami, port=fake_pbx.port, secret=SECRET)
-    app = create_app(dataclasses.replace(settings, ami=ami), passwords=cheap_passwords)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
 
 
 async def session(client: TestClient[Any, Any], name: str, role: Role, ext: str | None) -> Any:
@@ -59,11 +37,11 @@ async def received(ws: Any, count: int, timeout_s: float = 5.0) -> list[dict[str
 
 
 async def test_the_ringing_agent_gets_the_pop_and_only_them(
-    app_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
+    pbx_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
 ) -> None:
-    await link_up_as_admin(app_client)
-    agent1 = await session(app_client, "agent1", Role.AGENT, "PJSIP/2001")
-    agent2 = await session(app_client, "agent2", Role.AGENT, "PJSIP/2002")
+    await link_up_as_admin(pbx_client)
+    agent1 = await session(pbx_client, "agent1", Role.AGENT, "PJSIP/2001")
+    agent2 = await session(pbx_client, "agent2", Role.AGENT, "PJSIP/2002")
     ws1 = await agent1.ws_connect("/ws/agent", headers={"Origin": origin(agent1)})
     ws2 = await agent2.ws_connect("/ws/agent", headers={"Origin": origin(agent2)})
     assert (await received(ws1, 1))[0] == {"type": "hello", "extension": "PJSIP/2001"}
@@ -92,15 +70,15 @@ async def link_up_as_admin(client: TestClient[Any, Any]) -> None:
 
 
 async def test_agents_without_a_phone_and_foreign_origins_are_refused(
-    app_client: TestClient[Any, Any],
+    pbx_client: TestClient[Any, Any],
 ) -> None:
-    nophone = await session(app_client, "nophone", Role.AGENT, None)
+    nophone = await session(pbx_client, "nophone", Role.AGENT, None)
     response = await nophone.get("/ws/agent", headers={"Origin": origin(nophone)})
     assert response.status == 403
-    agent = await session(app_client, "agent7", Role.AGENT, "PJSIP/2007")
+    agent = await session(pbx_client, "agent7", Role.AGENT, "PJSIP/2007")
     response = await agent.get("/ws/agent", headers={"Origin": "https://evil.example"})
     assert response.status == 403
-    anonymous = await app_client.get("/ws/agent")
+    anonymous = await pbx_client.get("/ws/agent")
     assert anonymous.status == 401
     response = await agent.get("/ws/supervisor", headers={"Origin": origin(agent)})
     assert response.status == 403  # agents cannot open the wallboard
@@ -109,10 +87,10 @@ async def test_agents_without_a_phone_and_foreign_origins_are_refused(
 
 
 async def test_the_wallboard_updates_live(
-    app_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
+    pbx_client: TestClient[Any, Any], fake_pbx: FakeAmiServer
 ) -> None:
-    await link_up_as_admin(app_client)
-    boss = await session(app_client, "sup", Role.SUPERVISOR, None)
+    await link_up_as_admin(pbx_client)
+    boss = await session(pbx_client, "sup", Role.SUPERVISOR, None)
     ws = await boss.ws_connect("/ws/supervisor", headers={"Origin": origin(boss)})
     [first] = await received(ws, 1)
     assert first["type"] == "board"

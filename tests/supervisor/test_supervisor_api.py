@@ -4,25 +4,24 @@ the audit trail, and reports."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.app import create_app
 from callcenter.fake_pbx import FakeAmiServer
 from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.web.keys import AUDIT_KEY
-from tests.e2e.test_ami_to_call_log import SECRET, frames, link_up, logged_calls
+from tests.e2e.test_ami_to_call_log import frames, link_up, logged_calls
+from tests.web.conftest import PBX_SECRET, ClientFactory, on_fake_pbx
 from tests.web.webclient import add_user, login, origin
 
 
 @pytest.fixture
 async def fake_pbx() -> AsyncIterator[FakeAmiServer]:
-    server = FakeAmiServer(username="callcenter", secret=SECRET)
+    server = FakeAmiServer(username="callcenter", secret=PBX_SECRET)
     server.add_queue("support")
     server.add_queue("sales")
     server.add_member("support", "PJSIP/2001", "Agent 2001")
@@ -34,12 +33,9 @@ async def fake_pbx() -> AsyncIterator[FakeAmiServer]:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: Any, settings: Settings, cheap_passwords: Any, fake_pbx: FakeAmiServer
+    make_client: ClientFactory, settings: Settings, fake_pbx: FakeAmiServer
 ) -> TestClient[Any, Any]:
-    ami = dataclasses.replace(settings.ami, port=fake_pbx.port, secret=SECRET)
-    app = create_app(dataclasses.replace(settings, ami=ami), passwords=cheap_passwords)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
+    return await make_client(settings=on_fake_pbx(settings, fake_pbx))
 
 
 async def as_user(client: TestClient[Any, Any], role: Role, ext: str | None = None) -> None:

@@ -16,8 +16,9 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from aiohttp import web
@@ -112,6 +113,19 @@ class LiveServer:
             )
             self.script.add_agent(ext)
 
+    def add_account(self, username: str, role: Role, extension: str | None) -> str:
+        """A user with the tests' password (from the test thread); returns ``username``."""
+
+        async def add() -> None:
+            assert self.app is not None
+            password_hash = await self.app[PASSWORDS_KEY].hash(PASSWORD)
+            await self.app[ACCOUNTS_KEY].add_user(
+                username, role, password_hash, extension=extension, now=0.0
+            )
+
+        self.run(add())
+        return username
+
     async def create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
         assert self.app is not None
         parsed = parse_customer(data, self.app[PHONES_KEY])
@@ -190,15 +204,29 @@ class Panel:
         page.wait_for_selector("#my-state[data-state=ready]")
 
 
-@pytest.fixture
-def panel(browser: Any, live: LiveServer, agent_number: int) -> Iterator[Panel]:
+class SeesErrors(Protocol):
+    errors: list[str]
+
+
+U = TypeVar("U", bound=SeesErrors)
+
+
+@contextmanager
+def browser_user(browser: Any, user: Callable[[Any], U]) -> Iterator[U]:
+    """``user(page)`` on a page of its own browser context (no cookies), closed afterwards;
+    the page must have thrown no script errors."""
     context = browser.new_context()
     context.set_default_timeout(8000)
-    page = context.new_page()
-    agent = Panel(page, live, agent_number)
     try:
-        yield agent
-        assert agent.errors == []
-        assert agent.dialogs == []
+        who = user(context.new_page())
+        yield who
+        assert who.errors == []
     finally:
         context.close()
+
+
+@pytest.fixture
+def panel(browser: Any, live: LiveServer, agent_number: int) -> Iterator[Panel]:
+    with browser_user(browser, lambda page: Panel(page, live, agent_number)) as agent:
+        yield agent
+        assert agent.dialogs == []

@@ -24,14 +24,12 @@ from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.keys import (
-    ACCOUNTS_KEY,
     CUSTOMERS_KEY,
     HUB_KEY,
     INTERACTIONS_KEY,
-    PASSWORDS_KEY,
 )
 from tests.campaigns.dials import record_dials
-from tests.ui.conftest import PASSWORD, LiveServer, Panel
+from tests.ui.conftest import LiveServer, Panel, browser_user
 from tests.ui.test_agent_panel import wait_until
 from tests.ui.test_wallboard import Supervisor
 
@@ -43,41 +41,22 @@ HOSTILE_SCRIPT = 'Hello <b>{name}</b>,\n<script>alert("script")</script>\nWe mis
 class Manager(Supervisor):
     """A logged-in campaign manager (a supervisor of its own)."""
 
+    username = MANAGER
+
     def login(self, path: str = "/campaigns") -> None:
-        page = self.page
-        page.goto(f"{self.live.url}{path}")
-        page.wait_for_url("**/login?next=*")
-        page.fill("#username", MANAGER)
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"**{path}*")
-        page.wait_for_selector("html[data-ready=true]")
+        super().login(path)
 
 
 @pytest.fixture(scope="module")
 def manager_account(live: LiveServer) -> str:
-    async def add() -> None:
-        assert live.app is not None
-        password_hash = await live.app[PASSWORDS_KEY].hash(PASSWORD)
-        await live.app[ACCOUNTS_KEY].add_user(
-            MANAGER, Role.SUPERVISOR, password_hash, extension=None, now=0.0
-        )
-
-    live.run(add())
-    return MANAGER
+    return live.add_account(MANAGER, Role.SUPERVISOR, extension=None)
 
 
 @pytest.fixture
 def manager(browser: Any, live: LiveServer, manager_account: str) -> Iterator[Manager]:
-    context = browser.new_context()
-    context.set_default_timeout(8000)
-    boss = Manager(context.new_page(), live)
-    try:
+    with browser_user(browser, lambda page: Manager(page, live)) as boss:
         yield boss
-        assert boss.errors == []
         assert boss.dialogs == []
-    finally:
-        context.close()
 
 
 def _campaign_id(page: Any, name: str) -> int:

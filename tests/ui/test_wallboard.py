@@ -16,8 +16,8 @@ import pytest
 
 from callcenter.demo_traffic import HOSTILE_NAME
 from callcenter.store import Role
-from callcenter.web.keys import ACCOUNTS_KEY, HUB_KEY, PASSWORDS_KEY
-from tests.ui.conftest import PASSWORD, LiveServer, Panel
+from callcenter.web.keys import HUB_KEY
+from tests.ui.conftest import PASSWORD, LiveServer, Panel, browser_user
 from tests.ui.test_agent_panel import last_action, wait_until
 from tests.web.agent_calls import Call, prefixed
 
@@ -27,6 +27,8 @@ _phones = itertools.count(2101)
 
 class Supervisor:
     """A logged-in supervisor's page, with what it saw."""
+
+    username = "sup1"
 
     def __init__(self, page: Any, live: LiveServer) -> None:
         self.page = page
@@ -44,7 +46,7 @@ class Supervisor:
         page = self.page
         page.goto(f"{self.live.url}{path}")
         page.wait_for_url("**/login?next=*")
-        page.fill("#username", "sup1")
+        page.fill("#username", self.username)
         page.fill("#password", PASSWORD)
         page.click("#login-form button[type=submit]")
         page.wait_for_url(f"**{path}*")
@@ -53,27 +55,13 @@ class Supervisor:
 
 @pytest.fixture(scope="module")
 def supervisor_account(live: LiveServer) -> str:
-    async def add() -> None:
-        assert live.app is not None
-        password_hash = await live.app[PASSWORDS_KEY].hash(PASSWORD)
-        await live.app[ACCOUNTS_KEY].add_user(
-            "sup1", Role.SUPERVISOR, password_hash, extension=SUPERVISOR_PHONE, now=0.0
-        )
-
-    live.run(add())
-    return "sup1"
+    return live.add_account(Supervisor.username, Role.SUPERVISOR, SUPERVISOR_PHONE)
 
 
 @pytest.fixture
 def supervisor(browser: Any, live: LiveServer, supervisor_account: str) -> Iterator[Supervisor]:
-    context = browser.new_context()
-    context.set_default_timeout(8000)
-    sup = Supervisor(context.new_page(), live)
-    try:
+    with browser_user(browser, lambda page: Supervisor(page, live)) as sup:
         yield sup
-        assert sup.errors == []
-    finally:
-        context.close()
 
 
 def new_agent(live: LiveServer, queue: str) -> str:

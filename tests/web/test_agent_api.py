@@ -4,20 +4,16 @@ Asterisk, what the agent reads back, and how PBX refusals come out."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.app import create_app
 from callcenter.fake_pbx import FakeAmiServer
-from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.web.keys import CUSTOMERS_KEY
 from callcenter.web.pages import CONTENT_SECURITY_POLICY
-from tests.e2e.test_ami_to_call_log import SECRET, link_up, until
+from tests.e2e.test_ami_to_call_log import link_up, until
 from tests.web.agent_calls import PbxScript
 from tests.web.webclient import logged_in, origin
 
@@ -25,21 +21,9 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def fake_pbx() -> AsyncIterator[FakeAmiServer]:
-    server = FakeAmiServer(username="callcenter", secret=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def agent(
-    aiohttp_client: Any, settings: Settings, cheap_passwords: Any, fake_pbx: FakeAmiServer
-) -> Client:
+async def agent(pbx_client: Client, fake_pbx: FakeAmiServer) -> Client:
     """agent1 on PJSIP/2001, logged in, the AMI link up, the phone in queue support."""
-    ami = dataclasses.replace(settings.ami, port=fake_pbx.port, secret=SECRET)
-    app = create_app(dataclasses.replace(settings, ami=ami), passwords=cheap_passwords)
-    client: Client = await aiohttp_client(app)
+    client = pbx_client
     await logged_in(client, "agent1", Role.AGENT, extension="PJSIP/2001")
     await link_up(client)
     PbxScript(fake_pbx).add_agent("2001")

@@ -5,7 +5,7 @@
 // re-read every few seconds. Names and scripts are anybody's text: text nodes only.
 import { ApiError, get, post } from "../agent/api.js";
 import { $, fill, h, show, when } from "../agent/dom.js";
-import { forbidden, percent, problem, svg, whoami } from "./common.js";
+import { barChart, chartSvg, forbidden, percent, problem, svg, whoami } from "./common.js";
 
 const REFRESH_MS = 5000;
 const DETAILS_AT_MOST = 30; // campaigns whose progress the list fetches on every refresh
@@ -197,51 +197,30 @@ function renderDetail(campaign, timeline) {
 
 // --- charts ------------------------------------------------------------------------------
 
-const LABEL_W = 110;
-const BAR_W = 280;
-const VALUE_W = 50;
-const BAND_H = 24;
+const BARS = { labelW: 110, barW: 280, valueW: 50, bandH: 24 };
 
 function outcomeChart(outcomes) {
-  const keys = ordered(outcomes);
-  const width = LABEL_W + BAR_W + VALUE_W;
-  const height = Math.max(keys.length, 1) * BAND_H + 8;
-  const most = Math.max(1, ...keys.map((k) => outcomes[k]));
-  const title = "Dials by outcome";
-  return svg(
-    "svg",
-    {
-      viewBox: `0 0 ${width} ${height}`,
-      width,
-      height,
-      role: "img",
-      "aria-label": title,
-      class: "chart outcomes",
+  const rows = ordered(outcomes).map((key) => ({ key, value: outcomes[key] }));
+  const most = Math.max(1, ...rows.map((r) => r.value));
+  return barChart({
+    title: "Dials by outcome",
+    className: "outcomes",
+    rows,
+    size: BARS,
+    label: (r) => words(r.key),
+    empty: "No dials yet.",
+    bars: ({ key, value }, top) => {
+      const w = Math.round((value / most) * BARS.barW);
+      return [
+        svg(
+          "rect",
+          { x: BARS.labelW, y: top + 4, width: Math.max(w, 1), height: 16, class: `bar o-${key}` },
+          svg("title", {}, `${words(key)}: ${value}`),
+        ),
+        svg("text", { x: BARS.labelW + w + 4, y: top + 16, class: "value" }, String(value)),
+      ];
     },
-    svg("title", {}, title),
-    keys.length
-      ? keys.map((key, i) => {
-          const top = i * BAND_H + 4;
-          const value = outcomes[key];
-          const w = Math.round((value / most) * BAR_W);
-          return svg(
-            "g",
-            { class: "band", "data-key": key },
-            svg(
-              "text",
-              { x: LABEL_W - 6, y: top + 15, "text-anchor": "end", class: "label" },
-              words(key),
-            ),
-            svg(
-              "rect",
-              { x: LABEL_W, y: top + 3, width: Math.max(w, 1), height: 16, class: `bar o-${key}` },
-              svg("title", {}, `${words(key)}: ${value}`),
-            ),
-            svg("text", { x: LABEL_W + w + 4, y: top + 15, class: "value" }, String(value)),
-          );
-        })
-      : svg("text", { x: 8, y: 20, class: "label" }, "No dials yet."),
-  );
+  });
 }
 
 const PLOT_W = 440;
@@ -258,19 +237,12 @@ function hourChart(hours) {
   const width = AXIS_W + PLOT_W + 8;
   const height = PLOT_H + AXIS_H + 8;
   const title = "Dials per hour by outcome";
-  const root = {
-    viewBox: `0 0 ${width} ${height}`,
-    width,
-    height,
-    role: "img",
-    "aria-label": title,
-    class: "chart hours",
-  };
   if (!hours.length) {
-    return svg(
-      "svg",
-      root,
-      svg("title", {}, title),
+    return chartSvg(
+      title,
+      "hours",
+      width,
+      height,
       svg("text", { x: 8, y: 20, class: "label" }, "No dials yet."),
     );
   }
@@ -312,10 +284,11 @@ function hourChart(hours) {
         : null,
     );
   });
-  return svg(
-    "svg",
-    root,
-    svg("title", {}, title),
+  return chartSvg(
+    title,
+    "hours",
+    width,
+    height,
     svg("line", { x1: AXIS_W, y1: base, x2: AXIS_W + PLOT_W, y2: base, class: "axis" }),
     svg("line", { x1: AXIS_W, y1: 4, x2: AXIS_W, y2: base, class: "axis" }),
     svg("text", { x: AXIS_W - 4, y: 14, "text-anchor": "end", class: "label max" }, String(most)),

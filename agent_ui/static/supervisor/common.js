@@ -1,5 +1,6 @@
 // What the supervisors' pages share: who is logged in, logging out, plain-words problems, the
-// "supervisors only" answer to a 403, and SVG built like dom.js builds HTML (text nodes only).
+// "supervisors only" answer to a 403, SVG built like dom.js builds HTML (text nodes only) and
+// the charts' frame and horizontal bar chart.
 import { ApiError, get, post } from "../agent/api.js";
 import { $, show } from "../agent/dom.js";
 
@@ -66,4 +67,64 @@ export function svg(tag, attrs = {}, ...children) {
 /** 0.8123 -> "81%", null -> "–" */
 export function percent(share) {
   return share === null || share === undefined ? "–" : `${Math.round(share * 100)}%`;
+}
+
+/** The <svg class="chart …"> of a chart: its size, its title (tooltip and accessible name). */
+export function chartSvg(title, className, width, height, ...children) {
+  return svg(
+    "svg",
+    {
+      viewBox: `0 0 ${width} ${height}`,
+      width,
+      height,
+      role: "img",
+      "aria-label": title,
+      class: className ? `chart ${className}` : "chart",
+    },
+    svg("title", {}, title),
+    ...children,
+  );
+}
+
+/**
+ * A horizontal bar chart, one band (<g class="band" data-key>) a row: the row's label right
+ * aligned in the first `size.labelW` pixels, then what `bars(row, top)` draws from x =
+ * size.labelW on (size.barW for the bars, size.valueW after them for the value) within the
+ * band that starts at y = top and is size.bandH high. No rows: the text `empty` instead.
+ */
+export function barChart({
+  title,
+  className = "",
+  rows,
+  size,
+  bars,
+  label = (row) => row.key,
+  empty,
+}) {
+  const width = size.labelW + size.barW + size.valueW;
+  const height = Math.max(rows.length, 1) * size.bandH + 8;
+  const baseline = (top) => top + size.bandH / 2 + 4;
+  return chartSvg(
+    title,
+    className,
+    width,
+    height,
+    rows.length
+      ? rows.map((row, i) => {
+          const top = i * size.bandH + 4;
+          const text = String(label(row));
+          const shown = text.length > 22 ? `${text.slice(0, 21)}…` : text;
+          return svg(
+            "g",
+            { class: "band", "data-key": row.key },
+            svg(
+              "text",
+              { x: size.labelW - 6, y: baseline(top), "text-anchor": "end", class: "label" },
+              shown,
+            ),
+            bars(row, top),
+          );
+        })
+      : svg("text", { x: 8, y: baseline(4), class: "label" }, empty),
+  );
 }

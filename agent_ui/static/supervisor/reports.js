@@ -3,7 +3,7 @@
 // The form's values live in the address (?from&to&by), so a report can be bookmarked.
 import { ApiError, get } from "../agent/api.js";
 import { $, duration, fill, h, show } from "../agent/dom.js";
-import { forbidden, percent, problem, svg, whoami } from "./common.js";
+import { barChart, forbidden, percent, problem, svg, whoami } from "./common.js";
 
 const KEY_HEADING = { queue: "Queue", agent: "Agent", day: "Day", hour: "Hour" };
 const BY = Object.keys(KEY_HEADING);
@@ -55,55 +55,23 @@ function row(r) {
 
 // --- charts: horizontal bars, one band per group ------------------------------------------
 
-const LABEL_W = 150;
-const BAR_W = 300;
-const VALUE_W = 60;
-const BAND_H = 34;
-
-function label(text, y) {
-  const shown = text.length > 22 ? `${text.slice(0, 21)}…` : text;
-  return svg("text", { x: LABEL_W - 6, y, "text-anchor": "end", class: "label" }, shown);
-}
+const BARS = { labelW: 150, barW: 300, valueW: 60, bandH: 34 };
 
 function chart(title, rows, bars) {
-  const height = Math.max(rows.length, 1) * BAND_H + 8;
-  const width = LABEL_W + BAR_W + VALUE_W;
-  return svg(
-    "svg",
-    {
-      viewBox: `0 0 ${width} ${height}`,
-      width,
-      height,
-      role: "img",
-      "aria-label": title,
-      class: "chart",
-    },
-    svg("title", {}, title),
-    rows.length
-      ? rows.map((r, i) => {
-          const top = i * BAND_H + 4;
-          return svg(
-            "g",
-            { class: "band", "data-key": r.key },
-            label(r.key, top + BAND_H / 2 + 4),
-            bars(r, top),
-          );
-        })
-      : svg("text", { x: 8, y: 22 }, "No data in this range."),
-  );
+  return barChart({ title, rows, size: BARS, bars, empty: "No data in this range." });
 }
 
 function volumeChart(rows) {
   const most = Math.max(1, ...rows.map((r) => Math.max(r.answered, r.abandoned)));
   const bar = (value, kind, y) => {
-    const w = Math.round((value / most) * BAR_W);
+    const w = Math.round((value / most) * BARS.barW);
     return [
       svg(
         "rect",
-        { x: LABEL_W, y, width: Math.max(w, 1), height: 12, class: `bar ${kind}` },
+        { x: BARS.labelW, y, width: Math.max(w, 1), height: 12, class: `bar ${kind}` },
         svg("title", {}, `${kind}: ${value}`),
       ),
-      svg("text", { x: LABEL_W + w + 4, y: y + 10, class: "value" }, String(value)),
+      svg("text", { x: BARS.labelW + w + 4, y: y + 10, class: "value" }, String(value)),
     ];
   };
   return chart("Answered (green) and abandoned (red) calls", rows, (r, top) => [
@@ -115,15 +83,15 @@ function volumeChart(rows) {
 function serviceLevelChart(rows, thresholdS) {
   return chart(`Service level: answered within ${thresholdS} s`, rows, (r, top) => {
     const share = r.service_level;
-    const w = share === null || share === undefined ? 0 : Math.round(share * BAR_W);
+    const w = share === null || share === undefined ? 0 : Math.round(share * BARS.barW);
     return [
-      svg("rect", { x: LABEL_W, y: top + 6, width: BAR_W, height: 18, class: "track" }),
+      svg("rect", { x: BARS.labelW, y: top + 6, width: BARS.barW, height: 18, class: "track" }),
       svg(
         "rect",
-        { x: LABEL_W, y: top + 6, width: w, height: 18, class: "bar sl" },
+        { x: BARS.labelW, y: top + 6, width: w, height: 18, class: "bar sl" },
         svg("title", {}, `service level: ${percent(share)}`),
       ),
-      svg("text", { x: LABEL_W + BAR_W + 4, y: top + 20, class: "value" }, percent(share)),
+      svg("text", { x: BARS.labelW + BARS.barW + 4, y: top + 20, class: "value" }, percent(share)),
     ];
   });
 }
