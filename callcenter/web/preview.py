@@ -6,17 +6,16 @@ window at the moment the agent presses dial (:meth:`Dialer.dial_preview`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from callcenter.campaigns.dialer import Dialer
 from callcenter.errors import AmiError, ConflictError, NotFoundError
 from callcenter.web.agent_api import agent_of, pbx_error
 from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.keys import CARDS_KEY, DIALER_KEY
 
 
-def _dialer(request: web.Request) -> Any:
+def _dialer(request: web.Request) -> Dialer:
     dialer = request.app.get(DIALER_KEY)
     if dialer is None:
         raise ConflictError("campaigns are not dialing here (no PBX link, or turned off)")
