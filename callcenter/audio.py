@@ -9,7 +9,9 @@ The silence gate (:func:`speech_regions`) is an energy gate on 10 ms frames. It 
 keep speech rather than to save work: each region gets generous padding of real audio on both
 sides (the recogniser needs the lead-in and the trailing silence to place word boundaries and
 endpoints), and only gaps well over a second are cut. Regions are sample ranges of the
-original signal, so timestamps computed from them are true positions in the recording.
+original signal, so timestamps computed from them are true positions in the recording. The gate
+runs at the file's own rate and only the regions are resampled to the model's rate
+(:func:`resample_regions`): the silence between them is never converted.
 """
 
 from __future__ import annotations
@@ -174,43 +176,88 @@ _BLOCK = 1 << 16
 def resample(audio: Audio, rate: int) -> Audio:
     """``audio`` at ``rate`` Hz: rational polyphase resampling with a Kaiser-windowed sinc.
 
-    The low-pass filter sits at 92 % of the lower Nyquist frequency (3.68 kHz for 8→16 kHz,
-    so the spectral image above 4 kHz is suppressed by ~80 dB) and has 48 taps per phase.
+    The low-pass filter sits at 96 % of the lower Nyquist frequency (3.84 kHz for 8→16 kHz,
+    so the spectral image above 4 kHz is suppressed) and has 160 taps per phase.
     Output sample ``k`` is the band-limited signal at input time ``k * from / rate`` (no
     delay), and there are ``round(n * rate / from)`` of them.
     """
     if rate == audio.sample_rate:
         return audio
-    if rate <= 0:
-        raise ValueError(f"sample rate must be positive, got {rate}")
-    ratio = Fraction(rate, audio.sample_rate)
-    up, down = ratio.numerator, ratio.denominator
+    up, down = _ratio(audio.sample_rate, rate)
+    n_out = round(len(audio.samples) * up / down)
+    return Audio(_resample_span(audio.samples, up, down, 0, n_out), rate)
+
+
+def resample_regions(
+    audio: Audio, regions: Sequence[Region], rate: int
+) -> tuple[Audio, list[Region]]:
+    """``audio`` at ``rate`` Hz computed only inside ``regions`` (zeros elsewhere), and the
+    regions as sample ranges at ``rate``. Inside a region the samples are exactly those of
+    :func:`resample` (the filter reads the real neighbouring input, not the zeros), so
+    skipping the silence between speech regions changes nothing the recogniser is fed."""
+    if rate == audio.sample_rate:
+        return audio, list(regions)
+    up, down = _ratio(audio.sample_rate, rate)
+    n_out = round(len(audio.samples) * up / down)
+    out = np.zeros(n_out, dtype=np.int16)
+    mapped: list[Region] = []
+    for region in regions:
+        start = max(0, min(n_out, round(region.start * up / down)))
+        end = max(0, min(n_out, round(region.end * up / down)))
+        if end > start:
+            out[start:end] = _resample_span(audio.samples, up, down, start, end)
+            mapped.append(Region(start, end))
+    return Audio(out, rate), mapped
+
+
+def _ratio(source: int, target: int) -> tuple[int, int]:
+    if target <= 0:
+        raise ValueError(f"sample rate must be positive, got {target}")
+    ratio = Fraction(target, source)
+    return ratio.numerator, ratio.denominator
+
+
+def _window(x: Samples, lo: int, hi: int) -> npt.NDArray[np.float64]:
+    """``x[lo:hi]`` as float, with zeros where the range runs past either end of ``x``."""
+    out = np.zeros(hi - lo, dtype=np.float64)
+    a, b = max(lo, 0), min(hi, len(x))
+    if b > a:
+        out[a - lo : b - lo] = x[a:b]
+    return out
+
+
+def _resample_span(x: Samples, up: int, down: int, first: int, last: int) -> Samples:
+    """Output samples ``first..last-1`` of ``x`` resampled by ``up/down``: output ``k`` is
+    ``sum_t table[p, t] * x[b + half - t]`` with ``k * down = b * up + p`` (``x`` is zero
+    outside its range), reading only the input those outputs depend on."""
     table = _polyphase_filter(up, down)
-    half = _TAPS_PER_PHASE // 2
-    x = audio.samples.astype(np.float64)
-    n_out = round(len(x) * up / down)
-    # y[k] = sum_t table[p, t] * x[b + half - t] with k*down = b*up + p; x[i] is padded[i+half].
-    padded = np.concatenate([np.zeros(half), x, np.zeros(half + 2)])
-    out = np.empty(n_out, dtype=np.float64)
+    taps = _TAPS_PER_PHASE
+    half = taps // 2
+    out = np.empty(last - first, dtype=np.float64)
     if down == 1:
-        # Integer upsampling (8 -> 16 kHz): output phase p is one plain convolution.
-        n_in = len(x)
+        # Integer upsampling (8 -> 16 kHz): output phase p is one plain convolution over the
+        # input positions b = k // up of the span.
+        b0, b1 = first // up, -(-last // up)
+        window = _window(x, b0 + 1 - half, b1 + half)  # b + half - t for t in 0..taps-1
         for p in range(up):
-            conv = np.convolve(padded, table[p], mode="valid")  # conv[b] uses padded[b..b+T-1]
-            picked = conv[1 : n_in + 1]
-            count = len(out[p::up])
-            out[p::up] = picked[:count]
+            conv = np.convolve(window, table[p], mode="valid")  # conv[b - b0]
+            k0 = b0 * up + p
+            skip = max(0, -(-(first - k0) // up))
+            lo = k0 + skip * up - first
+            count = len(out[lo::up])
+            out[lo::up] = conv[skip : skip + count]
     else:
-        for first in range(0, n_out, _BLOCK):
-            k = np.arange(first, min(n_out, first + _BLOCK), dtype=np.int64)
-            pos = k * down
-            base = pos // up
-            phase = pos - base * up
+        for block in range(first, last, _BLOCK):
+            k = np.arange(block, min(last, block + _BLOCK), dtype=np.int64)
+            base = k * down // up
+            phase = k * down - base * up
+            lo = int(base[0]) + half - taps + 1
+            window = _window(x, lo, int(base[-1]) + half + 1)
             acc = np.zeros(len(k), dtype=np.float64)
-            for t in range(_TAPS_PER_PHASE):
-                acc += table[phase, t] * padded[base + 2 * half - t]
-            out[first : first + len(k)] = acc
-    return Audio(np.clip(np.rint(out), -32768, 32767).astype(np.int16), rate)
+            for t in range(taps):
+                acc += table[phase, t] * window[base + half - t - lo]
+            out[block - first : block - first + len(k)] = acc
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
 
 
 def _polyphase_filter(up: int, down: int) -> npt.NDArray[np.float64]:

@@ -8,9 +8,9 @@ order with their speaker; a plain mixed recording alone gives speaker ``unknown`
 note is the agent's own voice.
 
 **Pipeline of one leg** (:func:`transcribe_leg`): read the WAV (8 kHz telephony or 16 kHz
-notes), resample to the model's rate, find the speech regions (silence gate), feed only those
-to vosk; timestamps stay positions in the recording (see :mod:`callcenter.audio` and
-:mod:`callcenter.vosk_engine`).
+notes), find the speech regions (silence gate, at the file's own rate), resample only those
+to the model's rate and feed only those to vosk; timestamps stay positions in the recording
+(see :mod:`callcenter.audio` and :mod:`callcenter.vosk_engine`).
 
 **Jobs** (:class:`TranscriptionService`): persisted in SQLite (:mod:`callcenter.store.transcripts`)
 so a restart loses none and does none twice. A pool of worker processes (``spawn``ed, each
@@ -44,7 +44,7 @@ from callcenter.audio import (
     AudioError,
     Gate,
     read_wav,
-    resample,
+    resample_regions,
     speech_regions,
     speech_seconds,
 )
@@ -181,12 +181,12 @@ def recording_legs(recording: str) -> list[Leg]:
 
 
 def transcribe_leg(engine: Engine, leg: Leg, gate: Gate | None = None) -> LegResult:
-    """Read, resample, gate and recognise one file. Raises :class:`AudioError`."""
-    audio = resample(read_wav(leg.path), engine.sample_rate)
-    regions = speech_regions(audio, gate)
-    segments = engine.recognize(audio.pcm(), audio.sample_rate, regions) if regions else []
+    """Read, gate, resample the speech and recognise one file. Raises :class:`AudioError`."""
+    audio = read_wav(leg.path)
+    speech, regions = resample_regions(audio, speech_regions(audio, gate), engine.sample_rate)
+    segments = engine.recognize(speech.pcm(), speech.sample_rate, regions) if regions else []
     return LegResult(
-        leg.speaker, segments, audio.duration_s, speech_seconds(regions, audio.sample_rate)
+        leg.speaker, segments, audio.duration_s, speech_seconds(regions, speech.sample_rate)
     )
 
 
@@ -246,11 +246,29 @@ def work_leg(path: str, speaker: str) -> LegResult:
 
 
 def legs_for_job(kind: SubjectKind, recording: str) -> list[Leg]:
+    """The files of a job, the leg with the most speech first (reads and gates each leg:
+    call off the loop).
+
+    The legs go to the pool in this order. Were the customer leg always first, one worker
+    would take every customer leg and the other every agent leg, and whichever side talks
+    more would keep its worker busy while the other idles; longest first (the LPT rule)
+    pairs one call's long leg with the previous call's short one instead.
+    """
     if not os.path.isfile(recording):
         raise AudioError(recording, "file not found")
     if kind is SubjectKind.VOICE_NOTE:
         return [Leg(recording, Speaker.AGENT)]
-    return recording_legs(recording)
+    legs = recording_legs(recording)
+    if len(legs) < 2:
+        return legs
+    work = {leg: _speech_in(leg) for leg in legs}
+    return sorted(legs, key=work.__getitem__, reverse=True)
+
+
+def _speech_in(leg: Leg) -> float:
+    """Seconds the gate lets through: what the recogniser's work on the leg grows with."""
+    audio = read_wav(leg.path)
+    return speech_seconds(speech_regions(audio), audio.sample_rate)
 
 
 # --- the job service -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from callcenter.audio import (
     encode_wav,
     read_wav,
     resample,
+    resample_regions,
     speech_regions,
 )
 from callcenter.errors import CallcenterError
@@ -61,6 +62,28 @@ def test_upsampling_leaves_no_image_above_the_old_nyquist() -> None:
 def test_resampling_the_same_rate_is_the_identity() -> None:
     audio = _sine(500.0, 16000, 0.1)
     assert resample(audio, 16000) is audio
+
+
+@pytest.mark.parametrize(("source", "target"), [(8000, 16000), (22050, 16000), (48000, 16000)])
+def test_resampling_only_the_regions_gives_the_same_samples_there(source: int, target: int) -> None:
+    rng = np.random.default_rng(3)
+    audio = Audio(rng.normal(0.0, 3000.0, source * 3).astype(np.int16), source)
+    whole = resample(audio, target).samples
+    regions = [
+        Region(0, source // 10),
+        Region(source, source + source // 2),
+        Region(2 * source, 3 * source),
+    ]
+    speech, mapped = resample_regions(audio, regions, target)
+    assert speech.sample_rate == target and len(speech.samples) == len(whole)
+    assert [(r.start, r.end) for r in mapped] == [
+        (round(r.start * target / source), round(r.end * target / source)) for r in regions
+    ]
+    inside = np.zeros(len(whole), dtype=bool)
+    for region in mapped:
+        inside[region.start : region.end] = True
+    assert np.array_equal(speech.samples[inside], whole[inside])
+    assert not speech.samples[~inside].any()  # the silence between them was never computed
 
 
 def test_wav_round_trip_and_stereo_becomes_mono() -> None:
