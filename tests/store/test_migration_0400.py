@@ -4,36 +4,18 @@ logged before it, and the customers they are linked to, come through unchanged."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from callcenter.model.records import CallRecord, Direction, Outcome
+from callcenter.model.records import Outcome
 from callcenter.store import CallLog, Database
 from callcenter.store.database import bundled_migrations
 
 OLD = [m for m in bundled_migrations() if m.version < 400]
 
 
-def _record(call_id: str, outcome: Outcome, dial_id: str | None = None) -> CallRecord:
-    return CallRecord(
-        call_id=call_id,
-        direction=Direction.OUTBOUND,
-        caller_number="",
-        caller_name="",
-        called_number="+4930100001",
-        queue="retention",
-        agents_offered=(),
-        agent=None,
-        started_at=1772445600.0,
-        answered_at=None,
-        ended_at=1772445610.0,
-        wait_s=0.0,
-        talk_s=0.0,
-        outcome=outcome,
-        hangup_by=None,
-        dial_id=dial_id,
-    )
-
-
-async def test_calls_and_their_customer_links_survive_the_rebuild(tmp_path: Path) -> None:
+async def test_calls_and_their_customer_links_survive_the_rebuild(
+    tmp_path: Path, make_call: Any
+) -> None:
     path = tmp_path / "old.db"
     old = await Database.open(path, migrations=OLD)
     async with old.transaction() as conn:
@@ -60,7 +42,7 @@ async def test_calls_and_their_customer_links_survive_the_rebuild(tmp_path: Path
         log = CallLog(db)
         row = await log.get("1.1")
         assert (row["outcome"], row["caller_name"], row["dial_id"]) == ("abandoned", "A", None)
-        await log.add_many([_record("2.1", Outcome.MACHINE, "c1-1.1")])
+        await log.add_many([make_call("2.1", outcome=Outcome.MACHINE, dial_id="c1-1.1")])
         assert (await log.get("2.1"))["outcome"] == "machine"
         async with db.reading() as conn:
             links = list(await conn.execute_fetchall("SELECT call_id FROM customer_calls"))
