@@ -172,9 +172,11 @@ class LoginLimiter:
     """Counts login attempts per (username, address) and per address in a sliding window.
 
     An attempt counts when it starts (so parallel guesses cannot slip through while the
-    password is being checked) and is forgiven when it succeeds. Beyond ``per_user`` attempts
-    for one username from one address, or ``per_address`` from one address for any usernames,
-    logins are refused until the oldest counted attempt leaves the window. Memory is bounded:
+    password is being checked) and is forgiven when it succeeds, in both counters: only
+    failures accumulate (behind one proxy a whole shift logs in from one address). Beyond
+    ``per_user`` failures for one username from one address, or ``per_address`` from one
+    address for any usernames, logins are refused until the oldest counted attempt leaves
+    the window. Memory is bounded:
     at most ``max_keys`` keys are tracked, the oldest are forgotten first.
 
     State is per process; several server instances would keep this in the shared store.
@@ -214,8 +216,9 @@ class LoginLimiter:
             del self._attempts[key]
         return times
 
-    def begin(self, username: str, address: str) -> None:
-        """Count an attempt, or raise :class:`RateLimited` if over a limit."""
+    def begin(self, username: str, address: str) -> float:
+        """Count an attempt, or raise :class:`RateLimited` if over a limit; returns the
+        attempt's time, to be handed to :meth:`succeeded`."""
         now = self._clock()
         keys = self._keys(username, address)
         wait = 0.0
@@ -229,10 +232,17 @@ class LoginLimiter:
             self._attempts.setdefault(key, deque()).append(now)
         while len(self._attempts) > self._max_keys:
             del self._attempts[next(iter(self._attempts))]
+        return now
 
-    def succeeded(self, username: str, address: str) -> None:
-        """Forgive this username's attempts from this address (not the address total)."""
+    def succeeded(self, username: str, address: str, started: float) -> None:
+        """Forgive this username's attempts from this address, and take the successful
+        attempt (begun at ``started``) off the address total."""
         self._attempts.pop(("user", username, address), None)
+        times = self._attempts.get(("address", address))
+        if times is not None and started in times:
+            times.remove(started)
+            if not times:
+                del self._attempts[("address", address)]
 
 
 class Authenticator:
@@ -258,7 +268,7 @@ class Authenticator:
     async def login(self, username: str, password: str, *, address: str) -> tuple[User, str]:
         """Check the password; return the user and a new session token (for the cookie)."""
         name = username.strip().lower()
-        self._limiter.begin(name, address)
+        started = self._limiter.begin(name, address)
         found = await self._accounts.credentials(name)
         if found is None:
             await self._passwords.burn(password)
@@ -269,7 +279,7 @@ class Authenticator:
             await self._audit.audit("anonymous", "login.failed", name, {"address": address})
             raise InvalidCredentials("unknown user or wrong password")
         user, stored_hash = found
-        self._limiter.succeeded(name, address)
+        self._limiter.succeeded(name, address, started)
         if self._passwords.needs_rehash(stored_hash):
             await self._accounts.set_password_hash(user.id, await self._passwords.hash(password))
         token = new_token()

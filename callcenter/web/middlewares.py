@@ -173,7 +173,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     access: Access = request.app[ROUTE_ACCESS_KEY].get(request.match_info.route, ANY_USER)
     check_origin = access.same_origin or request.method in UNSAFE_METHODS
     if access.public:
-        if check_origin and "Authorization" not in request.headers:
+        # No credential is checked here, so none exempts the request: an Authorization
+        # header (a browser adds Basic behind an auth proxy) must not skip the login CSRF check.
+        if check_origin:
             _check_origin(request)
         return await handler(request)
     principal = await _identify(request)

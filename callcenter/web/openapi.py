@@ -13,7 +13,6 @@ anonymously); any role may read it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,8 +22,6 @@ from callcenter import __version__
 from callcenter.crm.csv_import import ADDRESS_PARTS, CONSENT
 from callcenter.web.auth import Access
 from callcenter.web.keys import OPENAPI_KEY
-
-_PARAM = re.compile(r"\{(\w+)(:[^}]*)?\}")
 
 JSON = "application/json"
 
@@ -849,9 +846,30 @@ RESPONSES: dict[str, Any] = {
 }
 
 
+def path_params(aiohttp_path: str) -> list[tuple[int, int, str, str]]:
+    """``(start, end, name, pattern)`` of each ``{name:pattern}`` in an aiohttp path. A
+    pattern may hold braces of its own (``{call_id:[0-9a-z]{0,127}}``): the parameter ends at
+    the brace that closes the one it opened with."""
+    found: list[tuple[int, int, str, str]] = []
+    i = 0
+    while (i := aiohttp_path.find("{", i)) != -1:
+        depth, j = 1, i + 1
+        while j < len(aiohttp_path) and depth:
+            depth += {"{": 1, "}": -1}.get(aiohttp_path[j], 0)
+            j += 1
+        name, _, pattern = aiohttp_path[i + 1 : j - 1].partition(":")
+        found.append((i, j, name, pattern))
+        i = j
+    return found
+
+
 def openapi_path(aiohttp_path: str) -> str:
-    """``/api/customers/{id:\\d+}`` -> ``/api/customers/{id}``."""
-    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", aiohttp_path)
+    """``/api/calls/{call_id:[0-9A-Za-z]{1,128}}`` -> ``/api/calls/{call_id}``."""
+    out, last = [], 0
+    for start, end, name, _ in path_params(aiohttp_path):
+        out += [aiohttp_path[last:start], "{" + name + "}"]
+        last = end
+    return "".join([*out, aiohttp_path[last:]])
 
 
 UNDOCUMENTED: dict[str, Any] = {
@@ -864,10 +882,15 @@ UNDOCUMENTED: dict[str, Any] = {
 def _operation(name: str, path: str, access: Access) -> dict[str, Any]:
     spec = dict(OPERATIONS.get(name, UNDOCUMENTED))
     responses = dict(spec.get("responses", {}))
-    in_path = [match.group(1) for match in _PARAM.finditer(path)]
+    in_path = [(name, pattern) for _, _, name, pattern in path_params(path)]
     parameters = [
-        {"name": param, "in": "path", "required": True, "schema": {"type": "integer"}}
-        for param in in_path
+        {
+            "name": param,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer"} if pattern == r"\d+" else {"type": "string"},
+        }
+        for param, pattern in in_path
     ] + list(spec.get("parameters", []))
     if parameters or "requestBody" in spec:
         responses.setdefault("400", answer("BadInput"))

@@ -272,6 +272,19 @@ async def test_login_csrf_is_refused(client: Any) -> None:
     assert (await response.json())["error"]["id"] == "csrf_rejected"
 
 
+@pytest.mark.parametrize("authorization", ["Basic YWxpY2U6cHc=", "Bearer cc_whatever"])
+async def test_login_checks_the_origin_even_with_an_authorization_header(
+    client: Any, authorization: str
+) -> None:
+    await add_user(client, "alice", Role.ADMIN)
+    response = await login(
+        client, "alice", Origin="http://evil.example", Authorization=authorization
+    )
+    assert response.status == 403
+    assert (await response.json())["error"]["id"] == "csrf_rejected"
+    assert "callcenter_session" not in set_cookie(response)
+
+
 @pytest.mark.parametrize(
     ("host", "origin_header", "referer", "ok"),
     [
@@ -323,13 +336,37 @@ def test_limiter_window_and_success_reset() -> None:
     assert info.value.retry_after_s == pytest.approx(10)
     limiter.begin("a", "2.2.2.2")  # per address+username
     now[0] = 10.0
-    limiter.begin("a", "1.1.1.1")  # the window slid past the first attempts
-    limiter.succeeded("a", "1.1.1.1")
+    started = limiter.begin("a", "1.1.1.1")  # the window slid past the first attempts
+    limiter.succeeded("a", "1.1.1.1", started)
     limiter.begin("a", "1.1.1.1")
-    # The address-wide limit counts all usernames (3 within the window).
+    # The address-wide limit counts failures of all usernames (3 within the window).
     limiter.begin("b", "1.1.1.1")
+    limiter.begin("c", "1.1.1.1")
     with pytest.raises(RateLimited):
-        limiter.begin("c", "1.1.1.1")
+        limiter.begin("d", "1.1.1.1")
+
+
+def test_limiter_counts_only_failures_per_address() -> None:
+    """Behind one proxy, a whole shift's correct logins must not lock the address out."""
+    limiter = LoginLimiter(per_user=5, per_address=3, window_s=900, clock=lambda: 0.0)
+    for n in range(50):
+        started = limiter.begin(f"agent{n}", "10.0.0.1")
+        limiter.succeeded(f"agent{n}", "10.0.0.1", started)
+    limiter.begin("x", "10.0.0.1")
+    limiter.begin("y", "10.0.0.1")
+    limiter.begin("z", "10.0.0.1")
+    with pytest.raises(RateLimited):
+        limiter.begin("w", "10.0.0.1")
+
+
+async def test_many_correct_logins_from_one_address_are_not_limited(make_client: Any) -> None:
+    client = await make_client(login_limiter=LoginLimiter(per_user=3, per_address=5))
+    await add_user(client, "alice", Role.AGENT)
+    for _ in range(12):
+        assert (await login(client, "alice")).status == 200
+    for _ in range(3):
+        assert (await login(client, "alice", "wrong password")).status == 401
+    assert (await login(client, "alice")).status == 429  # the per-user limit stays
 
 
 def test_limiter_memory_is_bounded() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from callcenter.store import Role
@@ -63,3 +64,16 @@ async def test_every_reference_resolves(client: Any) -> None:
     for ref in refs(document):
         _, section, kind, name = ref.split("/")
         assert name in document[section][kind], ref
+
+
+async def test_paths_are_valid_templates_with_typed_parameters(client: Any) -> None:
+    """Route patterns with braces of their own (``{0,127}``) once leaked into the paths."""
+    await logged_in(client, "ann", Role.AGENT, extension="PJSIP/2001")
+    document = await (await client.get("/api/openapi.json")).json()
+    for path, item in document["paths"].items():
+        assert "}}" not in path and ":" not in path, path
+        for operation in item.values():
+            names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            assert names == re.findall(r"\{(\w+)\}", path), path
+    recording = document["paths"]["/api/calls/{call_id}/recording"]["get"]
+    assert recording["parameters"][0]["schema"] == {"type": "string"}
