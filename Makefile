@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 DEBS := espeak-ng sox chromium ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test demo lint typecheck pytest bench clean debs
+.PHONY: test demo lint typecheck pytest bench clean debs node
+# The browser phone's SIP stack: JsSIP from npm, pinned by package-lock.json, bundled into
+# one static file at install time (never fetched at run time; the file is not committed).
+JSSIP := agent_ui/static/agent/vendor/jssip.js
 
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -17,6 +20,15 @@ debs:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+node:
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian packages: nodejs npm"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+$(JSSIP): package.json package-lock.json | node
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent bundle
 
 $(STAMP): pyproject.toml | debs
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -30,16 +42,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(JSSIP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
-demo: $(STAMP)
+demo: $(STAMP) $(JSSIP)
 	$(BIN)/callcenter demo --config config/callcenter.toml
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache node_modules $(JSSIP)

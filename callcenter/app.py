@@ -80,6 +80,7 @@ from callcenter.web.linkstatus import LinkStatusProvider, no_link
 from callcenter.web.middlewares import auth_middleware, error_middleware, security_headers
 from callcenter.web.pages import PAGES_KEY, Pages
 from callcenter.web.routes import setup_routes
+from callcenter.web.sip_proxy import SIP_PROXY_KEY, SipProxy
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ def create_app(
         app.cleanup_ctx.append(transcribe_ctx)
     app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(campaigns_ctx)
+    if settings.phone.webrtc_ws:
+        app[SIP_PROXY_KEY] = SipProxy(settings.phone.webrtc_ws)
+        app.cleanup_ctx.append(sip_proxy_ctx)
     app.on_shutdown.append(close_sockets)
     return app
 
@@ -161,6 +165,19 @@ async def close_sockets(app: web.Application) -> None:
     """Shutdown: close the live sockets first, so their handlers end instead of holding the
     server open until the shutdown timeout."""
     await app[HUB_KEY].close_all()
+    proxy = app.get(SIP_PROXY_KEY)
+    if proxy is not None:
+        await proxy.close_all()
+
+
+async def sip_proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The browser phones' SIP WebSocket proxy (``/sip`` -> ``[phone] webrtc_ws``)."""
+    proxy = app[SIP_PROXY_KEY]
+    await proxy.start()
+    try:
+        yield
+    finally:
+        await proxy.close()
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ from callcenter import __version__
 from callcenter.errors import CallcenterError, ConfigError
 from callcenter.settings import Settings, load_settings
 from callcenter.store import Accounts, AuditLog, Database, Role, token_hash
-from callcenter.store.accounts import check_extension, check_username
+from callcenter.store.accounts import check_extension, check_username, normalize_username, sip_user
 
 if TYPE_CHECKING:
     from callcenter.crm.csv_import import ImportSummary
@@ -94,7 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument(
         "--extension", metavar="EXT", help="the agent's device / queue interface, e.g. PJSIP/2001"
     )
+    user_add.add_argument(
+        "--sip-password",
+        action="store_true",
+        help="the extension is a browser phone (PJSIP/w2001): also read its SIP password"
+        " (prompted without echo on a terminal, else the next line of stdin)",
+    )
     user_add.set_defaults(run=_user_add)
+    user_sip = user.add_parser(
+        "sip-password",
+        parents=[config],
+        help="set the SIP password of a user's browser phone (prompted without echo,"
+        " or the first line of stdin)",
+    )
+    user_sip.add_argument("name", metavar="NAME")
+    user_sip.set_defaults(run=_user_sip_password)
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -268,16 +282,18 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 # --- users and tokens ----------------------------------------------------------------------
 
 
-def read_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
-    """From a terminal: prompted twice, without echo. Otherwise: the first line of stdin."""
+def read_password(
+    stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass, *, what: str = "Password"
+) -> str:
+    """From a terminal: prompted twice, without echo. Otherwise: the next line of stdin."""
     if stdin.isatty():
-        password = prompt("Password: ")
-        if prompt("Repeat password: ") != password:
-            raise UsageError("the passwords do not match")
+        password = prompt(f"{what}: ")
+        if prompt(f"Repeat {what.lower()}: ") != password:
+            raise UsageError(f"the {what.lower()}s do not match")
     else:
         password = stdin.readline().rstrip("\r\n")
     if len(password) < MIN_PASSWORD:
-        raise UsageError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise UsageError(f"the {what.lower()} must have at least {MIN_PASSWORD} characters")
     return password
 
 
@@ -301,14 +317,22 @@ def _user_add(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         except ValueError as exc:
             raise UsageError(f"--extension: {exc}") from None
     role = Role(args.role)
+    if args.sip_password and sip_user(extension) is None:
+        raise UsageError("--sip-password needs a PJSIP endpoint as --extension (PJSIP/w2001)")
     password = read_password(sys.stdin)
-    asyncio.run(_create_user(settings, username, role, extension, password))
+    sip_password = read_password(sys.stdin, what="SIP password") if args.sip_password else None
+    asyncio.run(_create_user(settings, username, role, extension, password, sip_password))
     print(f"created {role.value} {username}" + (f" ({extension})" if extension else ""))
     return 0
 
 
 async def _create_user(
-    settings: Settings, username: str, role: Role, extension: str | None, password: str
+    settings: Settings,
+    username: str,
+    role: Role,
+    extension: str | None,
+    password: str,
+    sip_password: str | None = None,
 ) -> None:
     password_hash = await Passwords().hash(password)
     db = await Database.open(Path(settings.db.path))
@@ -316,6 +340,8 @@ async def _create_user(
         user = await Accounts(db).add_user(
             username, role, password_hash, extension=extension, now=time.time()
         )
+        if sip_password is not None:
+            await Accounts(db).set_sip_password(user.id, sip_password, now=time.time())
         await AuditLog(db).audit(
             _cli_actor(),
             "user.create",
@@ -324,6 +350,32 @@ async def _create_user(
         )
     finally:
         await db.close()
+
+
+def _user_sip_password(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = _settings(args, environ)
+    sip_password = read_password(sys.stdin, what="SIP password")
+    extension = asyncio.run(_set_sip_password(settings, args.name, sip_password))
+    print(f"SIP password set for {normalize_username(args.name)}'s browser phone ({extension})")
+    return 0
+
+
+async def _set_sip_password(settings: Settings, username: str, sip_password: str) -> str:
+    db = await Database.open(Path(settings.db.path))
+    try:
+        accounts = Accounts(db)
+        user = await accounts.get_user(username)
+        if sip_user(user.extension) is None:
+            raise UsageError(
+                f"{user.username} has no PJSIP browser phone extension ({user.extension})"
+            )
+        await accounts.set_sip_password(user.id, sip_password, now=time.time())
+        await AuditLog(db).audit(
+            _cli_actor(), "user.sip_password", user.username, {"extension": user.extension}
+        )
+    finally:
+        await db.close()
+    return str(user.extension)
 
 
 def _token_add(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -149,6 +149,36 @@ class TranscribeSettings:
 
 
 @dataclass(frozen=True)
+class PhoneSettings:
+    """Browser phones (WebRTC): the agent panel registers the agent's own PJSIP endpoint over
+    our authenticated ``/sip`` proxy to Asterisk's SIP WebSocket."""
+
+    # Asterisk's SIP WebSocket (http.conf + a ws transport), e.g. ws://127.0.0.1:8088/ws.
+    # Empty: no browser phones (the panel remote-controls desk phones only).
+    webrtc_ws: str = ""
+    # The SIP domain of the agents' URIs (sip:w2001@DOMAIN); empty: the host of webrtc_ws.
+    sip_domain: str = ""
+    # The panel fails a call with a clear message when ICE gathering has not finished by then
+    # (without a usable address Chromium gathers no candidate at all and never finishes).
+    ice_timeout_s: float = 3.0
+    # The panel's phone answers campaign calls itself (the customer is already on the line).
+    auto_answer_campaigns: bool = True
+
+    def __post_init__(self) -> None:
+        if self.webrtc_ws and not self.webrtc_ws.startswith(("ws://", "wss://")):
+            raise ConfigError("phone.webrtc_ws", "expected a ws:// or wss:// URL")
+        if not 0.2 <= self.ice_timeout_s <= 30:
+            raise ConfigError("phone.ice_timeout_s", "expected 0.2 to 30 seconds")
+
+    @property
+    def domain(self) -> str:
+        if self.sip_domain:
+            return self.sip_domain
+        rest = self.webrtc_ws.split("://", 1)[-1]
+        return rest.split("/", 1)[0].rsplit(":", 1)[0]
+
+
+@dataclass(frozen=True)
 class CenterSettings:
     # The center's own time zone (IANA name): "today" on the wallboard, days and hours in
     # reports.
@@ -215,6 +245,7 @@ class Settings:
     transcribe: TranscribeSettings = field(default_factory=TranscribeSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     campaigns: CampaignSettings = field(default_factory=CampaignSettings)
+    phone: PhoneSettings = field(default_factory=PhoneSettings)
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:

@@ -16,7 +16,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.errors import ConflictError, NotFoundError, StoreError
@@ -247,3 +247,61 @@ class Accounts:
         ):
             if cursor.rowcount != 1:
                 raise NotFoundError(f"no active API token with id {token_id}")
+
+    # --- browser phones (WebRTC) ---------------------------------------------------------
+
+    async def set_sip_password(self, user_id: int, sip_password: str, *, now: float) -> None:
+        """Store (or replace) the SIP password of the user's browser phone."""
+        async with self._db.transaction() as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO browser_phones (user_id, sip_password, auto_answer, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+                    " sip_password = excluded.sip_password, updated_at = excluded.updated_at",
+                    (user_id, sip_password, False, iso(now)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise NotFoundError(f"no user with id {user_id}") from exc
+
+    async def browser_phone(self, user_id: int) -> BrowserPhone | None:
+        """The user's browser phone credentials and settings, or None if none are set."""
+        async with (
+            self._db.reading() as conn,
+            conn.execute(
+                "SELECT sip_password, auto_answer FROM browser_phones WHERE user_id = ?",
+                (user_id,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else BrowserPhone(str(row[0]), bool(row[1]))
+
+    async def set_auto_answer(self, user_id: int, auto_answer: bool, *, now: float) -> None:
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(
+                "UPDATE browser_phones SET auto_answer = ?, updated_at = ? WHERE user_id = ?",
+                (auto_answer, iso(now), user_id),
+            ) as cursor,
+        ):
+            if cursor.rowcount != 1:
+                raise NotFoundError(f"user {user_id} has no browser phone")
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserPhone:
+    """An agent's browser phone: the digest password of their PJSIP endpoint (never in a
+    listing, never in ``repr``) and whether queue calls are answered without a click."""
+
+    sip_password: str = field(repr=False)
+    auto_answer: bool = False
+
+
+def sip_user(extension: str | None) -> str | None:
+    """The SIP user a browser phone registers as: ``PJSIP/w2001`` -> ``w2001``; None for
+    anything that is not a plain PJSIP endpoint."""
+    if not extension:
+        return None
+    tech, _, resource = extension.partition("/")
+    if tech.upper() != "PJSIP" or not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", resource):
+        return None
+    return resource

@@ -499,6 +499,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "The pause reasons and wrap-up dispositions on offer",
         "responses": {"200": _json({"type": "object"})},
     },
+    "agent_phone": {
+        "summary": "My phone: webrtc (with my browser phone's SIP credentials), simulated or desk",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "agent_phone_update": {
+        "summary": "My browser phone answers queue calls by itself (auto_answer)",
+        "requestBody": _body(_schema({"auto_answer": {"type": "boolean"}}, ["auto_answer"])),
+        "responses": {"200": _json({"type": "object"})},
+    },
     "agent_pause": {
         "summary": "Pause (with a reason) or unpause my phone in all its queues (QueuePause)",
         "requestBody": _body(

@@ -21,8 +21,10 @@ from callcenter.web import (
     campaigns,
     crm,
     pages,
+    phone,
     preview,
     recordings,
+    sip_proxy,
     supervisor,
     ws,
 )
@@ -61,6 +63,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/ws/supervisor", ws.supervisor_socket, SUPERVISORS.origin_checked(), "ws_supervisor"
     ),
+    # The browser phone's SIP WebSocket, proxied to Asterisk's: only the agent's own phone.
+    Route("GET", "/sip", sip_proxy.sip_socket, ANY_USER.origin_checked(), "sip"),
     # --- CRM: everyone reads and writes customers and their timeline; merging is for
     # supervisors; GDPR export and erasure, and bulk exports, for admins.
     Route(
@@ -209,6 +213,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/static/{path:[A-Za-z0-9_./-]{1,200}}", pages.static_file, PUBLIC, "static"),
     Route("GET", "/api/agent/state", agent_api.agent_state, ANY_USER, "agent_state"),
     Route("GET", "/api/agent/options", agent_api.options, ANY_USER, "agent_options"),
+    # My browser phone: its SIP credentials (to me only) and whether it answers by itself.
+    Route("GET", "/api/agent/phone", phone.my_phone, ANY_USER, "agent_phone"),
+    Route(
+        "PATCH",
+        "/api/agent/phone",
+        phone.update_my_phone,
+        ANY_USER.audited("phone.update"),
+        "agent_phone_update",
+    ),
     Route(
         "POST", "/api/agent/pause", agent_api.pause, ANY_USER.audited("agent.pause"), "agent_pause"
     ),
