@@ -370,15 +370,31 @@ class Dialer:
         for campaign in await self._store.all():
             if campaign.state != "running":
                 continue
-            rules = rules_of(campaign)
-            window = campaign_state(rules.calling, now)
-            if window is WindowState.ENDED:
-                log.info("campaign %s ended", campaign.id)
-                await self._store.set_state(campaign.id, "finished")
-                continue
-            if window is not WindowState.OPEN:
-                continue
-            await self._work(campaign, rules, now)
+            try:
+                await self._tick_one(campaign, now)
+            except Exception as exc:
+                await self._suspend(campaign, exc)
+
+    async def _tick_one(self, campaign: Campaign, now: datetime) -> None:
+        rules = rules_of(campaign)
+        window = campaign_state(rules.calling, now)
+        if window is WindowState.ENDED:
+            log.info("campaign %s ended", campaign.id)
+            await self._store.set_state(campaign.id, "finished")
+            return
+        if window is not WindowState.OPEN:
+            return
+        await self._work(campaign, rules, now)
+
+    async def _suspend(self, campaign: Campaign, exc: Exception) -> None:
+        """A campaign the dialer cannot work is paused with the reason (shown on the
+        campaign page), so that the others go on dialing."""
+        log.error("campaign %s paused: %s", campaign.id, exc, exc_info=exc)
+        reason = f"paused by the dialer: {type(exc).__name__}: {exc}"[:500]
+        try:
+            await self._store.set_state(campaign.id, "paused", error=reason)
+        except Exception:
+            log.exception("could not pause campaign %s", campaign.id)
 
     def _center(self, campaign: Campaign) -> CenterState:
         queue = campaign.spec.queue
@@ -466,8 +482,13 @@ class Dialer:
             member = self._board.agents.get(agent)
             if member is not None and member.queues and campaign.spec.queue not in member.queues:
                 continue
-            rules = rules_of(campaign)
-            if campaign_state(rules.calling, now) is not WindowState.OPEN:
+            try:
+                rules = rules_of(campaign)
+                window = campaign_state(rules.calling, now)
+            except Exception as exc:
+                await self._suspend(campaign, exc)
+                continue
+            if window is not WindowState.OPEN:
                 continue
             waiting = await self._store.attempts(
                 campaign.id, sorted(WAITING, key=lambda s: s.value)

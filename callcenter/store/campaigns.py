@@ -61,6 +61,8 @@ class Campaign:
     created_by: str
     created_at: str
     updated_at: str
+    error: str | None = None
+    """Why the dialer paused this campaign on its own (None otherwise)."""
 
     def to_dict(self) -> dict[str, Any]:
         s = self.spec
@@ -86,6 +88,7 @@ class Campaign:
             "created_by": self.created_by,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "error": self.error,
         }
 
 
@@ -110,7 +113,7 @@ class NumberFacts:
 _CAMPAIGN_COLUMNS = (
     "id, state, name, source, queue, mode, priority, time_zone, first_day, last_day,"
     " hours_start, hours_end, callee_start, callee_end, max_attempts, retry, abandon_target,"
-    " created_by, created_at, updated_at, script"
+    " created_by, created_at, updated_at, script, error"
 )
 _ATTEMPT_COLUMNS = (
     "attempt_id, campaign_id, number, state, priority, due_at, tries, dials, dialed_at,"
@@ -145,7 +148,7 @@ def _campaign(row: Sequence[Any]) -> Campaign:
         abandon_target=float(row[16]),
         script=row[20],
     )
-    return Campaign(int(row[0]), row[1], spec, row[17], row[18], row[19])
+    return Campaign(int(row[0]), row[1], spec, row[17], row[18], row[19], row[21])
 
 
 def attempt_of(row: Sequence[Any]) -> Attempt:
@@ -263,14 +266,18 @@ class Campaigns:
             )
         return [_campaign(row) for row in rows]
 
-    async def set_state(self, campaign_id: int, state: str) -> Campaign:
+    async def set_state(
+        self, campaign_id: int, state: str, *, error: str | None = None
+    ) -> Campaign:
+        """Move the campaign to ``state``; ``error`` says why the dialer did it on its own
+        (any other move clears a previous error)."""
         if state not in CAMPAIGN_STATES:
             raise ValueError(state)
         async with (
             self._db.transaction() as conn,
             conn.execute(
-                "UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?",
-                (state, self._now(), campaign_id),
+                "UPDATE campaigns SET state = ?, updated_at = ?, error = ? WHERE id = ?",
+                (state, self._now(), error, campaign_id),
             ) as cursor,
         ):
             if cursor.rowcount != 1:

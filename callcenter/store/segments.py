@@ -93,7 +93,7 @@ def _boolean(key: str, value: Any) -> bool:
 
 
 def _days(key: str, value: Any) -> int:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DAYS:
         raise ValidationError(key, f"expected a number of days from 0 to {MAX_DAYS}")

@@ -49,7 +49,8 @@ from callcenter.model.calls import interface_key
 from callcenter.settings import AgentSettings
 from callcenter.store import MAX_PAGE, ConflictError, Interactions, Role, User, ValidationError
 from callcenter.store.calllog import time_key
-from callcenter.web.api import _moment, read_json_object
+from callcenter.web.api import _moment
+from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     AMI_LINK_KEY,
@@ -208,7 +209,7 @@ async def agent_state(request: web.Request) -> web.Response:
         for key, a in sorted(board_agents.items())
         if interface_key(key) != me
     ]
-    return web.json_response(
+    return json_response(
         {
             "extension": extension,
             "now": now,
@@ -222,7 +223,7 @@ async def agent_state(request: web.Request) -> web.Response:
 async def options(request: web.Request) -> web.Response:
     """The pause reasons and dispositions this server offers."""
     settings = agent_settings(request)
-    return web.json_response(
+    return json_response(
         {
             "pause_reasons": list(settings.pause_reasons),
             "dispositions": list(settings.dispositions),
@@ -250,7 +251,7 @@ async def pause(request: web.Request) -> web.Response:
         await _link(request).queue_pause(extension, paused, reason)
     except AmiError as exc:
         return pbx_error(exc)
-    return web.json_response({"paused": paused, "reason": reason})
+    return json_response({"paused": paused, "reason": reason})
 
 
 async def dial(request: web.Request) -> web.Response:
@@ -269,7 +270,7 @@ async def dial(request: web.Request) -> web.Response:
         )
     except AmiError as exc:
         return pbx_error(exc)
-    return web.json_response({"number": number, "action_id": action_id}, status=202)
+    return json_response({"number": number, "action_id": action_id}, status=202)
 
 
 async def hangup(request: web.Request) -> web.Response:
@@ -282,7 +283,7 @@ async def hangup(request: web.Request) -> web.Response:
         await _link(request).hangup(channel)
     except AmiError as exc:
         return pbx_error(exc)
-    return web.json_response({"channel": channel})
+    return json_response({"channel": channel})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -304,7 +305,7 @@ async def transfer(request: web.Request) -> web.Response:
             await link.atxfer(channel, target, context)
     except AmiError as exc:
         return pbx_error(exc)
-    return web.json_response({"kind": kind, "to": target, "channel": channel})
+    return json_response({"kind": kind, "to": target, "channel": channel})
 
 
 # --- wrap-up -------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ async def wrap_up(request: web.Request) -> web.Response:
     wrap = parse_wrap_up(body, user, agent_settings(request).dispositions)
     saved = await wrap.save(request.app[INTERACTIONS_KEY], user.username)
     saved["campaign_callback"] = await _campaign_callback(request, wrap, extension)
-    return web.json_response(saved, status=201)
+    return json_response(saved, status=201)
 
 
 async def _campaign_callback(request: web.Request, wrap: WrapUp, extension: str) -> str | None:
@@ -434,7 +435,7 @@ async def call_detail(request: web.Request) -> web.Response:
                     dispositions.append(item)
                 elif event["type"] == "note" and item.get("call_id") == call_id:
                     notes.append(item)
-    return web.json_response({**record, "dispositions": dispositions, "notes": notes})
+    return json_response({**record, "dispositions": dispositions, "notes": notes})
 
 
 __all__ = [

@@ -23,6 +23,8 @@ from callcenter.model.records import Direction, Outcome
 from callcenter.store import MAX_PAGE, CallQuery, PageKey, Role, User
 from callcenter.store.calllog import DEFAULT_PAGE
 from callcenter.web.auth import clear_session_cookie, set_session_cookie
+from callcenter.web.bodies import json_response
+from callcenter.web.bodies import read_json_object as read_json_object  # re-exported
 from callcenter.web.errors import PermissionDenied, ValidationError
 from callcenter.web.keys import (
     ACCOUNTS_KEY,
@@ -66,22 +68,10 @@ async def health(request: web.Request) -> web.Response:
             "answering_machine_detection": dialer.amd,
             "in_flight": len(dialer.in_flight),
         }
-    return web.json_response(body)
+    return json_response(body)
 
 
 # --- session -------------------------------------------------------------------------------
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ValidationError("Content-Type", "expected application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError("body", f"not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ValidationError("body", "expected a JSON object")
-    return body
 
 
 def _required_text(body: Mapping[str, Any], key: str, max_len: int = MAX_TEXT) -> str:
@@ -99,7 +89,7 @@ async def login(request: web.Request) -> web.Response:
     password = _required_text(body, "password", max_len=1024)
     auth = request.app[AUTHENTICATOR_KEY]
     user, token = await auth.login(username, password, address=request.remote or "")
-    response = web.json_response({"user": user.to_dict()})
+    response = json_response({"user": user.to_dict()})
     secure = request.app[SETTINGS_KEY].http.secure_cookies
     set_session_cookie(response, token, secure=secure, max_age_s=auth.session_ttl_s)
     return response
@@ -117,7 +107,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL_KEY]
-    return web.json_response({"user": principal.user.to_dict(), "via": principal.via})
+    return json_response({"user": principal.user.to_dict(), "via": principal.via})
 
 
 # --- call log ------------------------------------------------------------------------------
@@ -146,7 +136,7 @@ def _limit(params: MultiMapping[str], default: int) -> int:
     text = _single(params, "limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
         raise ValidationError("limit", f"expected an integer from 1 to {MAX_PAGE}")
     return int(text)
 
@@ -232,7 +222,7 @@ def scope_to_user(query: CallQuery, user: User) -> CallQuery:
 async def list_calls(request: web.Request) -> web.Response:
     query = scope_to_user(parse_call_query(request.query), request[PRINCIPAL_KEY].user)
     page = await request.app[CALL_LOG_KEY].query(query)
-    return web.json_response(
+    return json_response(
         {
             "items": page.items,
             "total": page.total,
@@ -247,7 +237,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 async def list_users(request: web.Request) -> web.Response:
     users = await request.app[ACCOUNTS_KEY].list_users()
-    return web.json_response({"items": [user.to_dict() for user in users]})
+    return json_response({"items": [user.to_dict() for user in users]})
 
 
 AUDIT_PARAMS = ("actor", "action", "limit")
@@ -262,4 +252,4 @@ async def list_audit(request: web.Request) -> web.Response:
         actor=_single(params, "actor"),
         action=_single(params, "action"),
     )
-    return web.json_response({"items": [entry.to_dict() for entry in entries]})
+    return json_response({"items": [entry.to_dict() for entry in entries]})

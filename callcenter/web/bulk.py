@@ -34,6 +34,7 @@ from callcenter.crm.csv_export import (
 from callcenter.crm.csv_import import CsvCustomers, import_customers, parse_mapping
 from callcenter.store import MAX_PAGE, ValidationError
 from callcenter.web.api import _single, _unknown, parse_call_query
+from callcenter.web.bodies import json_response
 from callcenter.web.keys import (
     AUDIT_KEY,
     CALL_LOG_KEY,
@@ -146,7 +147,7 @@ async def import_customers_csv(request: web.Request) -> web.Response:
             for key in ("rows", "imported", "duplicates", "stubs_completed", "failed")
         },
     )
-    return web.json_response(result)
+    return json_response(result)
 
 
 def _csv_response(filename: str) -> web.StreamResponse:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from callcenter.errors import ValidationError
 from callcenter.store.campaign_reports import DEFAULT_HOURS, MAX_HOURS, dials_per_hour
+from callcenter.web.bodies import json_response
 from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.crm import path_id
 from callcenter.web.keys import DATABASE_KEY
@@ -15,7 +16,7 @@ def _hours(request: web.Request) -> int:
     raw = request.query.get("hours")
     if raw is None:
         return DEFAULT_HOURS
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HOURS:
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 6) or not 1 <= int(raw) <= MAX_HOURS:
         raise ValidationError("hours", f"a whole number from 1 to {MAX_HOURS}")
     return int(raw)
 
@@ -28,4 +29,4 @@ async def campaign_timeline(request: web.Request) -> web.Response:
     hours = _hours(request)
     await request.app[CAMPAIGNS_KEY].get(campaign_id)
     series = await dials_per_hour(request.app[DATABASE_KEY], campaign_id, hours=hours)
-    return web.json_response({"hours": series})
+    return json_response({"hours": series})

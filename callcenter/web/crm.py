@@ -38,8 +38,8 @@ from callcenter.web.api import (
     _moment,
     _single,
     _unknown,
-    read_json_object,
 )
+from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.keys import (
     AUDIT_KEY,
     CUSTOMERS_KEY,
@@ -138,7 +138,7 @@ def _after(params: MultiMapping[str]) -> int | None:
     text = _single(params, "cursor")
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ValidationError("cursor", "not a cursor returned by this API")
     return int(text)
 
@@ -154,13 +154,13 @@ async def list_customers(request: web.Request) -> web.Response:
         _filter(params), limit=_limit(params, 50), after=_after(params)
     )
     cursor = str(page.next_after) if page.next_after is not None else None
-    return web.json_response({"items": page.items, "next_cursor": cursor})
+    return json_response({"items": page.items, "next_cursor": cursor})
 
 
 async def create_customer(request: web.Request) -> web.Response:
     data = parse_customer(await read_json_object(request), request.app[PHONES_KEY])
     customer = await request.app[CUSTOMERS_KEY].create(data)
-    return web.json_response(customer, status=201)
+    return json_response(customer, status=201)
 
 
 async def get_customer(request: web.Request) -> web.Response:
@@ -170,19 +170,19 @@ async def get_customer(request: web.Request) -> web.Response:
     limit = TIMELINE_DEFAULT
     text = _single(params, "timeline_limit")
     if text is not None:
-        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
             raise ValidationError("timeline_limit", f"expected an integer from 1 to {MAX_PAGE}")
         limit = int(text)
     customer_id = path_id(request)
     customer = await request.app[CUSTOMERS_KEY].get(customer_id)
     timeline = await request.app[INTERACTIONS_KEY].timeline(customer_id, limit=limit)
-    return web.json_response({**customer, "timeline": timeline})
+    return json_response({**customer, "timeline": timeline})
 
 
 async def update_customer(request: web.Request) -> web.Response:
     patch = parse_patch(await read_json_object(request), request.app[PHONES_KEY])
     customer = await request.app[CUSTOMERS_KEY].update(path_id(request), patch)
-    return web.json_response(customer)
+    return json_response(customer)
 
 
 async def lookup_customer(request: web.Request) -> web.Response:
@@ -193,7 +193,7 @@ async def lookup_customer(request: web.Request) -> web.Response:
     if number is None:
         raise ValidationError("number", "required")
     found = await request.app[CUSTOMERS_KEY].lookup(number)
-    return web.json_response(
+    return json_response(
         {
             "number": number,
             "tried": list(found.keys),
@@ -215,14 +215,14 @@ async def merge_customers(request: web.Request) -> web.Response:
     await request.app[AUDIT_KEY].audit(
         _username(request), "customer.merge", request.path, {"kept": keep, "merged": other}
     )
-    return web.json_response(customer)
+    return json_response(customer)
 
 
 async def export_customer(request: web.Request) -> web.Response:
     """GDPR: everything stored about the customer, as one JSON document."""
     customer_id = path_id(request)
     dossier = await request.app[PRIVACY_KEY].dossier(customer_id)
-    return web.json_response(
+    return json_response(
         dossier,
         headers={"Content-Disposition": f'attachment; filename="customer-{customer_id}.json"'},
     )
@@ -235,7 +235,7 @@ async def erase_customer(request: web.Request) -> web.Response:
     await request.app[AUDIT_KEY].audit(
         _username(request), "customer.erase", request.path, report.to_dict()
     )
-    return web.json_response(report.to_dict())
+    return json_response(report.to_dict())
 
 
 async def search_customers(request: web.Request) -> web.Response:
@@ -246,7 +246,7 @@ async def search_customers(request: web.Request) -> web.Response:
     if text is None or not re.search(r"\w", text):
         raise ValidationError("q", "required, at least one word to search for")
     items = await request.app[CUSTOMERS_KEY].search(text, limit=_limit(params, 20))
-    return web.json_response({"items": items})
+    return json_response({"items": items})
 
 
 # --- notes and dispositions ----------------------------------------------------------------
@@ -260,7 +260,7 @@ async def add_note(request: web.Request) -> web.Response:
     note = await request.app[INTERACTIONS_KEY].add_note(
         path_id(request), author=_username(request), body=text, call_id=_call_id(body)
     )
-    return web.json_response(note, status=201)
+    return json_response(note, status=201)
 
 
 async def add_disposition(request: web.Request) -> web.Response:
@@ -272,7 +272,7 @@ async def add_disposition(request: web.Request) -> web.Response:
     disposition = await request.app[INTERACTIONS_KEY].add_disposition(
         path_id(request), author=_username(request), code=code, call_id=_call_id(body)
     )
-    return web.json_response(disposition, status=201)
+    return json_response(disposition, status=201)
 
 
 # --- callbacks -----------------------------------------------------------------------------
@@ -291,7 +291,7 @@ async def add_callback(request: web.Request) -> web.Response:
         note=_text(body, "note", MAX_BODY, required=False) or "",
         created_by=_username(request),
     )
-    return web.json_response(callback, status=201)
+    return json_response(callback, status=201)
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -313,14 +313,14 @@ async def list_callbacks(request: web.Request) -> web.Response:
         limit=_limit(params, 100),
     )
     items = await request.app[INTERACTIONS_KEY].callbacks(query)
-    return web.json_response({"items": items})
+    return json_response({"items": items})
 
 
 def _customer_param(params: MultiMapping[str]) -> int | None:
     text = _single(params, "customer")
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ValidationError("customer", "expected a customer id")
     return int(text)
 
@@ -338,7 +338,7 @@ async def update_callback(request: web.Request) -> web.Response:
         assigned_to=_assignee(body) if "assigned_to" in body else UNSET,
         note=_text(body, "note", MAX_BODY, required=True) if "note" in body else None,
     )
-    return web.json_response(callback)
+    return json_response(callback)
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ async def add_ticket(request: web.Request) -> web.Response:
         created_by=_username(request),
         calls=_call_ids(body, "calls"),
     )
-    return web.json_response(ticket, status=201)
+    return json_response(ticket, status=201)
 
 
 async def list_tickets(request: web.Request) -> web.Response:
@@ -372,7 +372,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         customer_id=_customer_param(params),
         limit=_limit(params, 100),
     )
-    return web.json_response({"items": await request.app[INTERACTIONS_KEY].tickets(query)})
+    return json_response({"items": await request.app[INTERACTIONS_KEY].tickets(query)})
 
 
 async def update_ticket(request: web.Request) -> web.Response:
@@ -387,7 +387,7 @@ async def update_ticket(request: web.Request) -> web.Response:
         subject=_text(body, "subject", MAX_SUBJECT, required=True) if "subject" in body else None,
         add_calls=_call_ids(body, "add_calls"),
     )
-    return web.json_response(ticket)
+    return json_response(ticket)
 
 
 # --- segments ------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ async def update_ticket(request: web.Request) -> web.Response:
 
 async def list_segments(request: web.Request) -> web.Response:
     segments = await request.app[SEGMENTS_KEY].all()
-    return web.json_response({"items": [segment.to_dict() for segment in segments]})
+    return json_response({"items": [segment.to_dict() for segment in segments]})
 
 
 async def create_segment(request: web.Request) -> web.Response:
@@ -410,7 +410,7 @@ async def create_segment(request: web.Request) -> web.Response:
     segment = await request.app[SEGMENTS_KEY].create(
         name, CustomerFilter.from_mapping(where), created_by=_username(request)
     )
-    return web.json_response(segment.to_dict(), status=201)
+    return json_response(segment.to_dict(), status=201)
 
 
 async def segment_customers(request: web.Request) -> web.Response:
@@ -422,9 +422,7 @@ async def segment_customers(request: web.Request) -> web.Response:
         segment.filter, limit=_limit(params, 50), after=_after(params)
     )
     cursor = str(page.next_after) if page.next_after is not None else None
-    return web.json_response(
-        {"segment": segment.to_dict(), "items": page.items, "next_cursor": cursor}
-    )
+    return json_response({"segment": segment.to_dict(), "items": page.items, "next_cursor": cursor})
 
 
 async def delete_segment(request: web.Request) -> web.Response:

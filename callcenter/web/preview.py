@@ -11,6 +11,7 @@ from aiohttp import web
 from callcenter.campaigns.dialer import Dialer
 from callcenter.errors import AmiError, ConflictError, NotFoundError
 from callcenter.web.agent_api import agent_of, pbx_error
+from callcenter.web.bodies import json_response
 from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.keys import CARDS_KEY, DIALER_KEY
 
@@ -27,11 +28,11 @@ async def next_preview(request: web.Request) -> web.Response:
     _, extension = agent_of(request)
     held = await _dialer(request).next_preview(extension)
     if held is None:
-        return web.json_response({"item": None})
+        return json_response({"item": None})
     attempt = held.attempt
     context = await request.app[CAMPAIGNS_KEY].attempt_context(attempt.attempt_id) or {}
     card = await request.app[CARDS_KEY](attempt.number, "")
-    return web.json_response(
+    return json_response(
         {
             "item": {
                 "attempt_id": attempt.attempt_id,
@@ -59,10 +60,10 @@ async def dial_preview(request: web.Request) -> web.Response:
         dial_id = await _dialer(request).dial_preview(_attempt_id(request), extension)
     except AmiError as exc:
         return pbx_error(exc)
-    return web.json_response({"dial_id": dial_id}, status=202)
+    return json_response({"dial_id": dial_id}, status=202)
 
 
 async def skip_preview(request: web.Request) -> web.Response:
     _, extension = agent_of(request)
     _dialer(request).skip_preview(_attempt_id(request), extension)
-    return web.json_response({"skipped": request.match_info["attempt_id"]})
+    return json_response({"skipped": request.match_info["attempt_id"]})

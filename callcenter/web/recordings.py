@@ -33,6 +33,7 @@ from aiohttp import web
 from callcenter.errors import NotFoundError, ValidationError
 from callcenter.store import Role
 from callcenter.store.transcripts import SubjectKind, Transcripts
+from callcenter.web.bodies import json_response
 from callcenter.web.crm import path_id
 from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
@@ -93,7 +94,7 @@ async def call_transcript(request: web.Request) -> web.Response:
     transcript = await repository.get(SubjectKind.CALL, call_id)
     if job is None and transcript is None:
         raise NotFoundError(f"call {call_id} has no transcript")
-    return web.json_response(
+    return json_response(
         {
             "call_id": call_id,
             "state": job.state.value if job is not None else "done",
@@ -172,7 +173,7 @@ async def upload_voice_note(request: web.Request) -> web.Response:
             SubjectKind.VOICE_NOTE, str(note["id"]), str(path), time.time()
         )
     note["voice_note"] = {"state": "queued", "error": None, "transcript": None}
-    return web.json_response({**note, "duration_s": round(duration_s, 3)}, status=201)
+    return json_response({**note, "duration_s": round(duration_s, 3)}, status=201)
 
 
 async def voice_note_audio(request: web.Request) -> web.StreamResponse:

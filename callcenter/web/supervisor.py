@@ -20,7 +20,7 @@ from aiohttp import web
 from callcenter.errors import AmiError
 from callcenter.model.calls import interface_key
 from callcenter.store.reports import GroupBy, rows_as_csv_lines
-from callcenter.web.api import read_json_object
+from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.errors import ValidationError
 from callcenter.web.keys import (
     AMI_LINK_KEY,
@@ -37,7 +37,7 @@ MAX_REPORT_DAYS = 366
 
 async def wallboard(request: web.Request) -> web.Response:
     """The same snapshot /ws/supervisor pushes: what a page loads after (re)connecting."""
-    return web.json_response(request.app[WALLBOARD_KEY].snapshot())
+    return json_response(request.app[WALLBOARD_KEY].snapshot())
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -86,7 +86,7 @@ async def spy(request: web.Request) -> web.Response:
     await request.app[AUDIT_KEY].audit(
         user.username, f"agent.{mode}", agent, {"supervisor_phone": user.extension}
     )
-    return web.json_response({"action_id": action_id, "mode": mode, "agent": agent}, status=202)
+    return json_response({"action_id": action_id, "mode": mode, "agent": agent}, status=202)
 
 
 async def agent_pause(request: web.Request) -> web.Response:
@@ -104,7 +104,7 @@ async def agent_pause(request: web.Request) -> web.Response:
     await request.app[AUDIT_KEY].audit(
         user.username, "agent.pause" if paused else "agent.unpause", agent, {"reason": reason}
     )
-    return web.json_response({"agent": agent, "paused": paused, "reason": reason})
+    return json_response({"agent": agent, "paused": paused, "reason": reason})
 
 
 async def agent_remove(request: web.Request) -> web.Response:
@@ -117,7 +117,7 @@ async def agent_remove(request: web.Request) -> web.Response:
     await _link(request).queue_remove(queue, agent)
     user = request[PRINCIPAL_KEY].user
     await request.app[AUDIT_KEY].audit(user.username, "agent.remove", agent, {"queue": queue})
-    return web.json_response({"agent": agent, "queue": queue, "removed": True})
+    return json_response({"agent": agent, "queue": queue, "removed": True})
 
 
 def _day(request: web.Request, key: str, default: datetime) -> datetime:
@@ -161,7 +161,7 @@ async def report(request: web.Request) -> web.Response:
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD&by=queue|agent|day|hour`` (default: the last 7 days
     by queue)."""
     rows, meta = await _report(request)
-    return web.json_response({**meta, "rows": rows})
+    return json_response({**meta, "rows": rows})
 
 
 async def report_csv(request: web.Request) -> web.Response:

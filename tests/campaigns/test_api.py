@@ -3,8 +3,10 @@ retention list, start/pause/resume, progress."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter.store.customers import CustomerInput, Phone
@@ -89,3 +91,68 @@ async def test_campaign_from_a_csv_lists_bad_rows_and_links_known_customers(
     refused = await client.post("/api/campaigns", json=no_phone, headers=h)
     assert refused.status == 400
     assert "phone" in (await refused.json())["error"]["message"]
+
+
+_VALID = {"name": "winback", "queue": "retention", "source": {"churn": 0}}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"time_zone": 5}, "time_zone"),
+        ({"time_zone": "../../etc/passwd"}, "time_zone"),
+        ({"name": "n" * 900_000}, "name"),
+        ({"retry": {"busy": -5}}, "retry"),
+        ({"retry": {"busy": True}}, "retry"),
+        ({"first_day": "2026-03-10", "last_day": "2026-03-01"}, "last_day"),
+        ({"first_day": 20260301}, "first_day"),
+        ({"priority": 2**64}, "priority"),
+        ({"priority": -(2**63) - 1}, "priority"),
+        ({"max_attempts": 10**9}, "max_attempts"),
+        ({"mode": ["preview"]}, "mode"),
+        ({"mode": {"a": 1}}, "mode"),
+        ({"hours_start": "18:00", "hours_end": "09:00"}, "hours_end"),
+        ({"hours_start": "09:00"}, "hours_end"),
+        ({"callee_start": "22:00", "callee_end": "08:00"}, "callee_end"),
+        ({"hours_start": "①9:00", "hours_end": "18:00"}, "hours_start"),
+        ({"abandon_target": True}, "abandon_target"),
+    ],
+)
+async def test_campaign_input_is_validated(
+    client: TestClient[Any, Any], change: dict[str, Any], field: str
+) -> None:
+    await logged_in(client, "boss", Role.SUPERVISOR)
+    h = {"Origin": origin(client)}
+    response = await client.post("/api/campaigns", json={**_VALID, **change}, headers=h)
+    assert response.status == 400, await response.text()
+    error = (await response.json())["error"]
+    assert error["id"] == "invalid_input"
+    assert error["details"]["field"] == field
+    assert await client.app[CAMPAIGNS_KEY].all() == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "w", "queue": "q", "retry": {"busy": NaN}, "source": {"churn": 0}}',
+        '{"name": "w", "queue": "q", "abandon_target": Infinity, "source": {"churn": 0}}',
+        '{"name": "w", "queue": "q", "source": {"churn": -Infinity}}',
+    ],
+)
+async def test_campaign_non_finite_numbers_are_refused(
+    client: TestClient[Any, Any], raw: str
+) -> None:
+    await logged_in(client, "boss", Role.SUPERVISOR)
+    h = {"Origin": origin(client), "Content-Type": "application/json"}
+    response = await client.post("/api/campaigns", data=raw, headers=h)
+    assert response.status == 400
+    assert (await response.json())["error"]["id"] == "invalid_input"
+    listing = await client.get("/api/campaigns")
+    json.loads(await listing.text(), parse_constant=lambda name: pytest.fail(name))
+
+
+async def test_churn_threshold_must_be_finite(client: TestClient[Any, Any]) -> None:
+    await logged_in(client, "boss", Role.SUPERVISOR)
+    for value in ("nan", "inf", "-inf"):
+        assert (await client.get(f"/api/churn?threshold={value}")).status == 400

@@ -479,3 +479,24 @@ async def test_callee_window_follows_the_time_zone_of_the_number(rig: Rig) -> No
     await rig.dialer.tick()
     await eventually(lambda: len(rig.originates()) == 2)
     assert rig.originates()[1]["Channel"] == f"Local/{new_york}@campaign-dial"
+
+
+async def test_a_campaign_the_dialer_cannot_work_is_paused_and_the_others_go_on(
+    rig: Rig,
+) -> None:
+    """A stored campaign with an unknown time zone (from before input validation) once made
+    every tick fail for every campaign."""
+    spec = CampaignSpec(name="broken", queue="retention", time_zone="Mars/Olympus")
+    broken = (await rig.store.create(spec, [ListEntry("+4930100009")], created_by="boss")).id
+    await rig.store.set_state(broken, "running")
+    good = await rig.campaign()  # ticked after the broken one
+    rig.agents(1)
+    await rig.dialer.tick()
+    await eventually(lambda: len(rig.originates()) == 1)
+    assert rig.originates()[0]["ActionID"].startswith(f"c{good}-")
+    paused = await rig.store.get(broken)
+    assert paused.state == "paused"
+    assert paused.error is not None and "Mars/Olympus" in paused.error
+    assert (await rig.store.get(good)).state == "running"
+    resumed = await rig.store.set_state(broken, "running")
+    assert resumed.error is None
