@@ -163,6 +163,9 @@ class PhoneSettings:
     ice_timeout_s: float = 3.0
     # The panel's phone answers campaign calls itself (the customer is already on the line).
     auto_answer_campaigns: bool = True
+    # The browser's echo cancellation, noise suppression and gain control on the microphone
+    # (off only for tests that send tones, which the processing would remove).
+    audio_processing: bool = True
 
     def __post_init__(self) -> None:
         if self.webrtc_ws and not self.webrtc_ws.startswith(("ws://", "wss://")):

@@ -51,6 +51,7 @@ async def my_phone(request: web.Request) -> web.Response:
             "auto_answer": phone.auto_answer,
             "auto_answer_campaigns": settings.auto_answer_campaigns,
             "ice_timeout_ms": round(settings.ice_timeout_s * 1000),
+            "audio_processing": settings.audio_processing,
         }
     )
     return web.json_response(body)

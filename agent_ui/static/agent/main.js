@@ -15,6 +15,7 @@ import {
   renderTimeline,
 } from "./card.js";
 import { $, duration, fill, h, show } from "./dom.js";
+import { expectDial, startPhone } from "./phone.js";
 import { AgentSocket } from "./socket.js";
 import { startRecording, uploadVoiceNote } from "./voicenote.js";
 
@@ -647,6 +648,7 @@ async function refreshCallbacks() {
 
 async function dial(number, customer) {
   await act(null, async () => {
+    expectDial();
     await post("/api/agent/dial", { number });
     state.dialing = { number, customer, at: Date.now() };
     state.call = {
@@ -828,6 +830,7 @@ async function main() {
   $("whoami").textContent = `${me.user.username}${me.user.extension ? ` · ${me.user.extension}` : ""}`;
   show($("supervisor-nav"), ["supervisor", "admin"].includes(me.user.role));
   renderCall();
+  startPhone(me.user);
   setInterval(tick, 1000);
   setInterval(refreshHealth, HEALTH_MS);
   setInterval(() => refreshCallbacks().catch(() => {}), CALLBACKS_MS);

@@ -1,0 +1,581 @@
+// The browser phone: the agent's own PJSIP endpoint (PJSIP/w2001) registered over our /sip
+// proxy with JsSIP, media browser <-> Asterisk over DTLS-SRTP.
+//
+// - GET /api/agent/phone says which phone this is: "webrtc" (with the SIP credentials),
+//   "simulated" (the demo's fake PBX: no media) or "desk" (a desk phone the panel controls).
+// - JsSIP (bundled at install time into vendor/jssip.js) is loaded only for a webrtc phone;
+//   a missing bundle is an error in words, never a broken panel.
+// - One active phone per agent across tabs (BroadcastChannel): a second tab says so and
+//   offers to take over; the first one then stops its phone.
+// - ICE: JsSIP waits for ICE gathering to complete, which never happens without a usable
+//   address (Chromium then gathers no candidate at all). We go on shortly after the first
+//   candidate, and give up after ice_timeout_ms with a clear message.
+import { get, patch } from "./api.js";
+import { $, fill, show } from "./dom.js";
+
+const AFTER_FIRST_CANDIDATE_MS = 250;
+const EXPECT_DIAL_MS = 20000;
+
+const phone = {
+  config: null,
+  JsSIP: null,
+  ua: null,
+  session: null,
+  incoming: false,
+  held: false,
+  muted: false,
+  expectDialUntil: 0,
+  localStream: null,
+  meter: null,
+  ring: null,
+  channel: null,
+  tabId: Math.random().toString(36).slice(2),
+  active: false,
+  lastError: "",
+  stats: { answeredAt: null, firstAudioAt: null },
+};
+
+// --- words on the page ------------------------------------------------------------------
+
+function setState(stateName, words) {
+  const el = $("phone-state");
+  el.dataset.state = stateName;
+  el.textContent = `Phone: ${words}`;
+  document.documentElement.dataset.phone = stateName;
+}
+
+function setError(message) {
+  phone.lastError = message || "";
+  const el = $("phone-error");
+  el.textContent = phone.lastError;
+  show(el, Boolean(message));
+}
+
+function renderCallControls() {
+  const s = phone.session;
+  const ringing = Boolean(s) && phone.incoming && !s.isEstablished();
+  show($("phone-ringing"), ringing);
+  show($("phone-incall"), Boolean(s) && s.isEstablished());
+  $("phone-mute").textContent = phone.muted ? "Unmute" : "Mute";
+  $("phone-mute").setAttribute("aria-pressed", String(phone.muted));
+  $("phone-hold").textContent = phone.held ? "Resume" : "Hold";
+  $("phone-hold").setAttribute("aria-pressed", String(phone.held));
+  if (ringing) setState("ringing", "ringing");
+  else if (s && s.isEstablished()) setState("in-call", phone.held ? "on hold" : "in a call");
+}
+
+function micError(error) {
+  const name = error && error.name;
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    return "The microphone is blocked: allow it for this site in the browser, then answer again.";
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError") {
+    return "No microphone found: plug in a headset (or pick another microphone).";
+  }
+  if (name === "NotReadableError") {
+    return "The microphone is in use by another program, or it failed: close that program.";
+  }
+  return `The microphone could not be opened (${(error && error.message) || error}).`;
+}
+
+// --- devices: microphone, speaker, level meter -------------------------------------------
+
+async function listDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, id] of [
+    ["audioinput", "phone-mic"],
+    ["audiooutput", "phone-speaker"],
+  ]) {
+    const select = $(id);
+    const chosen = select.value || localStorage.getItem(`cc-${id}`) || "";
+    const options = devices
+      .filter((d) => d.kind === kind)
+      .map((d, n) => {
+        const option = document.createElement("option");
+        option.value = d.deviceId;
+        option.textContent = d.label || `${kind === "audioinput" ? "Microphone" : "Speaker"} ${n + 1}`;
+        return option;
+      });
+    fill(select, ...options);
+    if (options.some((o) => o.value === chosen)) select.value = chosen;
+  }
+  const audio = $("phone-audio");
+  show($("phone-speaker-row"), typeof audio.setSinkId === "function");
+}
+
+async function openMic() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw Object.assign(new Error("this browser has no microphone access"), { name: "NotFoundError" });
+  }
+  const deviceId = $("phone-mic").value;
+  const processing = phone.config.audio_processing !== false;
+  const audio = { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing };
+  if (deviceId) audio.deviceId = { exact: deviceId };
+  const stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+  phone.localStream = stream;
+  startMeter(stream);
+  listDevices().catch(() => {});
+  return stream;
+}
+
+function startMeter(stream) {
+  stopMeter();
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  const context = new Context();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  const meter = $("phone-level");
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(data);
+    let sum = 0;
+    for (const v of data) sum += v * v;
+    meter.value = Math.min(1, Math.sqrt(sum / data.length) * 4);
+  }, 100);
+  phone.meter = { context, timer };
+}
+
+function stopMeter() {
+  if (!phone.meter) return;
+  clearInterval(phone.meter.timer);
+  phone.meter.context.close().catch(() => {});
+  phone.meter = null;
+  $("phone-level").value = 0;
+}
+
+function stopMic() {
+  stopMeter();
+  if (phone.localStream) for (const track of phone.localStream.getTracks()) track.stop();
+  phone.localStream = null;
+}
+
+async function applySpeaker() {
+  const audio = $("phone-audio");
+  const id = $("phone-speaker").value;
+  if (typeof audio.setSinkId === "function" && id) {
+    try {
+      await audio.setSinkId(id);
+    } catch (error) {
+      setError(`That speaker cannot be used (${error.message}).`);
+    }
+  }
+}
+
+// --- ringtone and desktop notification ----------------------------------------------------
+
+function startRinging(caller) {
+  stopRinging();
+  const Context = window.AudioContext || window.webkitAudioContext;
+  let context = null;
+  let timer = null;
+  if (Context) {
+    context = new Context();
+    const beep = () => {
+      for (const [freq, start] of [
+        [440, 0],
+        [480, 0],
+      ]) {
+        const osc = context.createOscillator();
+        const gain = context.createGain();
+        osc.frequency.value = freq;
+        gain.gain.value = 0.08;
+        osc.connect(gain).connect(context.destination);
+        osc.start(context.currentTime + start);
+        osc.stop(context.currentTime + start + 1.2);
+      }
+    };
+    beep();
+    timer = setInterval(beep, 3000);
+  }
+  let note = null;
+  if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+    note = new Notification("Incoming call", { body: caller, tag: "cc-phone-ring" });
+    note.onclick = () => window.focus();
+  }
+  phone.ring = { context, timer, note };
+}
+
+function stopRinging() {
+  if (!phone.ring) return;
+  clearInterval(phone.ring.timer);
+  if (phone.ring.context) phone.ring.context.close().catch(() => {});
+  if (phone.ring.note) phone.ring.note.close();
+  phone.ring = null;
+}
+
+// --- calls --------------------------------------------------------------------------------
+
+function callerOf(request) {
+  const from = request && request.from;
+  if (!from) return "unknown caller";
+  const name = from.display_name || "";
+  const number = (from.uri && from.uri.user) || "";
+  return name && name !== number ? `${name} (${number})` : number;
+}
+
+function isCampaignCall(request) {
+  if (!request) return false;
+  if (request.hasHeader("X-CC-Campaign")) return true;
+  const info = request.getHeader("Call-Info") || "";
+  return /answer-after\s*=\s*0/i.test(info);
+}
+
+function guardIce(session) {
+  // JsSIP sends its SDP only when gathering completes: go on shortly after the first
+  // candidate, and fail the call when there is none by ice_timeout_ms.
+  let candidates = 0;
+  let scheduled = false;
+  session.on("icecandidate", (event) => {
+    candidates += 1;
+    if (!scheduled) {
+      scheduled = true;
+      setTimeout(() => event.ready(), AFTER_FIRST_CANDIDATE_MS);
+    }
+  });
+  const timer = setTimeout(() => {
+    if (candidates === 0 && phone.session === session && !session.isEnded()) {
+      setError(
+        "The call failed: this computer found no network address for the audio (no ICE candidates). " +
+          "Check the network or VPN, then try again.",
+      );
+      session.terminate({ status_code: 500, reason_phrase: "No ICE candidates" });
+    }
+  }, phone.config.ice_timeout_ms);
+  session.on("ended", () => clearTimeout(timer));
+  session.on("failed", () => clearTimeout(timer));
+  session.on("confirmed", () => clearTimeout(timer));
+}
+
+function watchMedia(session) {
+  session.on("peerconnection", ({ peerconnection }) => attachPeer(peerconnection));
+  if (session.connection) attachPeer(session.connection);
+}
+
+function attachPeer(pc) {
+  pc.addEventListener("track", (event) => {
+    const audio = $("phone-audio");
+    audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+    audio.play().catch(() => {});
+  });
+  pc.addEventListener("iceconnectionstatechange", () => {
+    if (pc.iceConnectionState === "failed") {
+      setError("The audio connection failed (ICE): no network path to the phone system.");
+    }
+  });
+}
+
+function bindSession(session, request) {
+  phone.session = session;
+  phone.held = false;
+  phone.muted = false;
+  phone.stats = { answeredAt: null, firstAudioAt: null };
+  watchMedia(session);
+  guardIce(session);
+  session.on("accepted", () => stopRinging());
+  session.on("confirmed", () => {
+    stopRinging();
+    renderCallControls();
+  });
+  session.on("hold", () => {
+    phone.held = true;
+    renderCallControls();
+  });
+  session.on("unhold", () => {
+    phone.held = false;
+    renderCallControls();
+  });
+  const finish = (event) => {
+    stopRinging();
+    stopMic();
+    if (phone.session === session) phone.session = null;
+    const cause = event && event.cause;
+    if (event && event.originator !== "local" && cause && cause !== "Terminated" && cause !== "Canceled") {
+      if (!phone.lastError) setError(`The call ended: ${cause}.`);
+    }
+    renderCallControls();
+    setReady();
+  };
+  session.on("ended", finish);
+  session.on("failed", finish);
+  renderCallControls();
+  const auto =
+    (isCampaignCall(request) && phone.config.auto_answer_campaigns) ||
+    Date.now() < phone.expectDialUntil ||
+    phone.config.auto_answer;
+  if (auto) {
+    phone.expectDialUntil = 0;
+    answer();
+  } else {
+    startRinging(callerOf(request));
+  }
+}
+
+async function answer() {
+  const session = phone.session;
+  if (!session || session.isEstablished()) return;
+  setError("");
+  stopRinging();
+  let stream;
+  try {
+    stream = await openMic();
+  } catch (error) {
+    setError(micError(error));
+    session.terminate({ status_code: 480, reason_phrase: "Microphone unavailable" });
+    return;
+  }
+  if (session.isEnded()) {
+    stopMic();
+    return;
+  }
+  phone.stats.answeredAt = performance.now();
+  await applySpeaker();
+  session.answer({ mediaStream: stream, pcConfig: { iceServers: [] }, rtcOfferConstraints: {} });
+}
+
+function decline() {
+  if (phone.session) phone.session.terminate({ status_code: 486, reason_phrase: "Busy Here" });
+}
+
+function hangup() {
+  if (phone.session) phone.session.terminate();
+}
+
+function toggleMute() {
+  const s = phone.session;
+  if (!s) return;
+  if (phone.muted) s.unmute({ audio: true });
+  else s.mute({ audio: true });
+  phone.muted = !phone.muted;
+  renderCallControls();
+}
+
+function toggleHold() {
+  const s = phone.session;
+  if (!s) return;
+  if (phone.held) s.unhold();
+  else s.hold();
+}
+
+function sendDigit(digit) {
+  const s = phone.session;
+  if (s && s.isEstablished()) s.sendDTMF(digit, { transportType: "RFC2833", duration: 120 });
+}
+
+// --- registration -------------------------------------------------------------------------
+
+function setReady() {
+  if (phone.session) return;
+  if (phone.ua && phone.ua.isRegistered()) setState("ready", "ready");
+}
+
+function startUa() {
+  const { JsSIP, config } = phone;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new JsSIP.WebSocketInterface(`${scheme}//${location.host}${config.ws_path}`);
+  const ua = new JsSIP.UA({
+    sockets: [socket],
+    uri: config.uri,
+    authorization_user: config.username,
+    password: config.password,
+    register: true,
+    register_expires: 120,
+    session_timers: false,
+    connection_recovery_min_interval: 1,
+    connection_recovery_max_interval: 15,
+    user_agent: "callcenter-panel",
+  });
+  ua.on("connecting", () => setState("connecting", "connecting…"));
+  ua.on("connected", () => setState("registering", "registering…"));
+  ua.on("disconnected", () => {
+    if (phone.active) setState("unregistered", "not registered: the link to the server dropped, reconnecting…");
+  });
+  ua.on("registered", () => {
+    setError("");
+    setReady();
+  });
+  ua.on("unregistered", () => {
+    if (phone.active) setState("unregistered", "not registered");
+  });
+  ua.on("registrationFailed", (event) => {
+    const code = event.response ? `${event.response.status_code} ${event.response.reason_phrase}` : event.cause;
+    setState("unregistered", `not registered: ${code}`);
+  });
+  ua.on("newRTCSession", ({ originator, session, request }) => {
+    if (originator !== "remote") {
+      phone.incoming = false;
+      bindSession(session, null);
+      return;
+    }
+    if (phone.session) {
+      session.terminate({ status_code: 486, reason_phrase: "Busy Here" });
+      return;
+    }
+    phone.incoming = true;
+    bindSession(session, request);
+  });
+  phone.ua = ua;
+  ua.start();
+}
+
+function stopUa() {
+  if (phone.session) phone.session.terminate();
+  if (phone.ua) phone.ua.stop();
+  phone.ua = null;
+}
+
+// --- one phone per agent across tabs ------------------------------------------------------
+
+function activate() {
+  phone.active = true;
+  show($("phone-takeover"), false);
+  if (phone.channel) phone.channel.postMessage({ type: "active", id: phone.tabId });
+  startUa();
+}
+
+function standby(words) {
+  phone.active = false;
+  stopUa();
+  setState("standby", words);
+  show($("phone-takeover"), true);
+}
+
+function joinTabs(username) {
+  if (!("BroadcastChannel" in window)) {
+    activate();
+    return;
+  }
+  const channel = new BroadcastChannel(`cc-phone-${username}`);
+  phone.channel = channel;
+  let other = false;
+  channel.onmessage = ({ data }) => {
+    if (!data || data.id === phone.tabId) return;
+    if (data.type === "hello" && phone.active) channel.postMessage({ type: "active", id: phone.tabId });
+    else if (data.type === "active" && !phone.active) other = true;
+    else if (data.type === "active" && phone.active) standby("active in another tab");
+    else if (data.type === "takeover" && phone.active) standby("moved to another tab");
+    else if (data.type === "gone" && !phone.active && phone.config) activate();
+  };
+  window.addEventListener("pagehide", () => {
+    if (phone.active) channel.postMessage({ type: "gone", id: phone.tabId });
+  });
+  channel.postMessage({ type: "hello", id: phone.tabId });
+  setTimeout(() => {
+    if (other) standby("active in another tab");
+    else activate();
+  }, 300);
+}
+
+function takeOver() {
+  if (phone.channel) phone.channel.postMessage({ type: "takeover", id: phone.tabId });
+  activate();
+}
+
+// --- start --------------------------------------------------------------------------------
+
+function wire() {
+  $("phone-answer").addEventListener("click", () => answer());
+  $("phone-decline").addEventListener("click", decline);
+  $("phone-hangup").addEventListener("click", hangup);
+  $("phone-mute").addEventListener("click", toggleMute);
+  $("phone-hold").addEventListener("click", toggleHold);
+  $("phone-takeover").addEventListener("click", takeOver);
+  for (const key of document.querySelectorAll("#phone-keypad button[data-digit]")) {
+    key.addEventListener("click", () => sendDigit(key.dataset.digit));
+  }
+  $("phone-mic").addEventListener("change", (event) => localStorage.setItem("cc-phone-mic", event.target.value));
+  $("phone-speaker").addEventListener("change", (event) => {
+    localStorage.setItem("cc-phone-speaker", event.target.value);
+    applySpeaker();
+  });
+  $("phone-auto").addEventListener("change", async (event) => {
+    const wanted = event.target.checked;
+    try {
+      await patch("/api/agent/phone", { auto_answer: wanted });
+      phone.config.auto_answer = wanted;
+    } catch (error) {
+      event.target.checked = !wanted;
+      setError(error.message);
+    }
+  });
+  // A first click anywhere may grant desktop notifications for incoming calls.
+  document.addEventListener(
+    "click",
+    () => {
+      if ("Notification" in window && Notification.permission === "default") {
+        Notification.requestPermission().catch(() => {});
+      }
+    },
+    { once: true },
+  );
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", () => listDevices().catch(() => {}));
+  }
+}
+
+/** Start the panel's phone for the logged-in user (``me`` from /api/me). */
+export async function startPhone(me) {
+  const box = $("phone");
+  let config;
+  try {
+    config = await get("/api/agent/phone");
+  } catch (error) {
+    setState("error", "unknown");
+    setError(error.message);
+    return;
+  }
+  if (config.mode === "simulated") {
+    show(box, true);
+    setState("simulated", "simulated (demo PBX: no audio; calls are answered by the demo)");
+    return;
+  }
+  if (config.mode !== "webrtc") {
+    setState("desk", config.extension ? `desk phone ${config.extension}` : "none");
+    if (config.reason) setError(config.reason);
+    return;
+  }
+  show(box, true);
+  show($("phone-controls"), true);
+  wire();
+  $("phone-auto").checked = Boolean(config.auto_answer);
+  phone.config = config;
+  setState("connecting", "loading…");
+  try {
+    const module = await import("./vendor/jssip.js");
+    phone.JsSIP = module.default;
+  } catch {
+    setState("error", "not installed");
+    setError("The browser phone is not installed on this server (run the install step: make).");
+    return;
+  }
+  listDevices().catch(() => {});
+  joinTabs(me.username);
+  window.ccPhone = {
+    state: () => document.documentElement.dataset.phone,
+    inboundAudio: inboundAudio,
+  };
+}
+
+/** Click-to-call rings my phone first: answer it without a click for a little while. */
+export function expectDial() {
+  phone.expectDialUntil = Date.now() + EXPECT_DIAL_MS;
+}
+
+/** What the phone receives (for the agent's own checks and the tests): RTP audio stats. */
+async function inboundAudio() {
+  const pc = phone.session && phone.session.connection;
+  if (!pc) return null;
+  const report = await pc.getStats();
+  for (const item of report.values()) {
+    if (item.type === "inbound-rtp" && item.kind === "audio") {
+      return {
+        packets: item.packetsReceived,
+        energy: item.totalAudioEnergy,
+        level: item.audioLevel,
+      };
+    }
+  }
+  return null;
+}
