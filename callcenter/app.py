@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from callcenter.ami.link import AmiLink
+from callcenter.browser_phones import PhoneWatch
 from callcenter.campaigns.dialer import Dialer
 from callcenter.campaigns.retention import Retention
 from callcenter.crm.phones import PhoneNormalizer
@@ -287,6 +288,11 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[WALLBOARD_KEY].run(), name="wallboard-feed"),
     ]
     link = app.get(AMI_LINK_KEY)
+    if link is not None and app[SETTINGS_KEY].phone.webrtc_ws:
+        # Browser phones that go away pause their agent (see callcenter.browser_phones).
+        watch = PhoneWatch(board, link.queue_pause)
+        app[PUMP_KEY].event_listeners.append(watch.on_event)
+        tasks.append(asyncio.create_task(watch.run(), name="phone-watch"))
     if link is not None:
         link.start()
     try:

@@ -49,6 +49,7 @@ DEFAULT_AMI_EVENTS = (
     "OriginateResponse",
     "FullyBooted",
     "Shutdown",
+    "ContactStatus",
     "VarSet:MIXMONITOR_FILENAME",
     "VarSet:ATTEMPT_ID",
     "VarSet:AMDSTATUS",

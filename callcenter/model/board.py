@@ -65,6 +65,9 @@ class Agent:
     state: AgentState = AgentState.READY
     since: float = 0.0
     calls_today: int = 0
+    #: A browser phone's registration (AMI ContactStatus): "online", "offline", or None for
+    #: a phone the PBX has said nothing about (desk phones).
+    phone: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -79,6 +82,7 @@ class Agent:
             "caller_number": self.caller_number,
             "caller_name": self.caller_name,
             "calls_today": self.calls_today,
+            "phone": self.phone,
         }
 
 
@@ -121,6 +125,8 @@ class Board:
         self._handled_today: dict[str, int] = {}  # interface -> answered calls, logged in or not
         self._pauses: list[PauseInterval] = []
         self._day: str | None = None
+        #: Browser phones by queue interface (PJSIP/w2001): registered or not.
+        self.phones: dict[str, bool] = {}
 
     # --- live events -----------------------------------------------------------------------
 
@@ -295,6 +301,8 @@ class Board:
                 since=now,
                 calls_today=self._handled_today.get(interface, 0),
             )
+            if interface in self.phones:
+                agent.phone = "online" if self.phones[interface] else "offline"
         elif name:
             agent.name = name
         return agent
@@ -328,6 +336,10 @@ class Board:
         agent.queues.add(e.queue)
         self._set_paused(agent, e.paused, e.paused_reason, now)
         agent.device_status = e.status
+        if e.kind == "snapshot" and e.interface in self.phones:
+            # After a reconnect no ContactStatus is repeated: an unregistered browser phone
+            # shows as an unavailable member.
+            self._phone(e.interface, e.status not in _UNAVAILABLE_STATUS)
         if e.status == 1 and not e.in_call:
             # Not in use: whatever call we thought it had is over (a missed AgentComplete).
             agent.call_id = None
@@ -384,6 +396,16 @@ class Board:
         agent.caller_number = agent.caller_name = ""
         self._restate(agent, now)
 
+    def _contact(self, e: ev.ContactStatus, now: float) -> None:
+        if e.endpoint:
+            self._phone(f"PJSIP/{e.endpoint}", e.online)
+
+    def _phone(self, interface: str, online: bool) -> None:
+        self.phones[interface] = online
+        agent = self.agents.get(interface)
+        if agent is not None:
+            agent.phone = "online" if online else "offline"
+
     def _caller_gone(self, e: ev.Hangup, now: float) -> None:
         """A caller hanging up while agents ring for them: stop their ringing. (The caller's
         channel is the call's first one: its Uniqueid is the Linkedid.)"""
@@ -410,4 +432,5 @@ _HANDLERS: dict[type, _Handler] = {
     ev.AgentConnect: Board._agent_connect,
     ev.AgentComplete: Board._agent_complete,
     ev.Hangup: Board._caller_gone,
+    ev.ContactStatus: Board._contact,
 }

@@ -380,6 +380,22 @@ class Shutdown:
     restart: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ContactStatus:
+    """A PJSIP contact of ``endpoint`` (AOR ``aor``) changed: ``Created``/``Updated`` (a
+    phone registered), ``Reachable`` (qualify answered), ``Unreachable`` (qualify timed out),
+    ``Removed`` (unregistered, expired, or its WebSocket closed: a browser tab went away)."""
+
+    endpoint: str
+    aor: str
+    status: str
+    uri: str
+
+    @property
+    def online(self) -> bool:
+        return self.status in ("Created", "Updated", "Reachable")
+
+
 Event = (
     Newchannel
     | NewCallerid
@@ -410,6 +426,7 @@ Event = (
     | StreamTime
     | FullyBooted
     | Shutdown
+    | ContactStatus
 )
 
 
@@ -578,6 +595,9 @@ _PARSERS: dict[str, Callable[[Headers], Event | None]] = {
     "CEL": _stream_time,
     "FullyBooted": lambda h: FullyBooted(),
     "Shutdown": lambda h: Shutdown(h.get("Restart", "").lower() == "true"),
+    "ContactStatus": lambda h: ContactStatus(
+        h.get("EndpointName", ""), h.get("AOR", ""), h.get("ContactStatus", ""), h.get("URI", "")
+    ),
 }
 
 #: Event names ``parse_event`` understands (the list-response items included).

@@ -154,6 +154,7 @@ async def test_browser_phone_registers_through_the_proxy(
         second.on("pageerror", lambda error: errors.append(str(error)))
         await second.goto(f"{url}/agent")
         await second.wait_for_selector("#phone-state[data-state=standby]")
+        await lab.login("support", "w2001")
         await second.click("#phone-takeover")
         await second.wait_for_selector("#phone-state[data-state=ready]")
         await page.wait_for_selector("#phone-state[data-state=standby]")
@@ -169,8 +170,27 @@ async def test_browser_phone_registers_through_the_proxy(
                 and e.get("ContactStatus") == "Removed"
             ),
         )
+        # Our server pauses the agent whose phone went away, and resumes them when it is back.
+        paused = await wait_event(
+            events,
+            lambda e: (
+                e.get("Event") == "QueueMemberPause"
+                and e.get("Interface") == "PJSIP/w2001"
+                and e.get("Paused") == "1"
+            ),
+        )
+        assert paused["PausedReason"] == "phone offline"
         await page.wait_for_selector("#phone-state[data-state=ready]")
+        await wait_event(
+            events,
+            lambda e: (
+                e.get("Event") == "QueueMemberPause"
+                and e.get("Interface") == "PJSIP/w2001"
+                and e.get("Paused") == "0"
+            ),
+        )
         await context.close()
+        await lab.logout_all("support")
     assert errors == []
 
 

@@ -214,7 +214,12 @@ function agentRow(agent) {
       h("span", { class: "muted block" }, agent.name ? agent.interface : ""),
     ),
     h("td", {}, agent.queues.join(", ")),
-    h("td", {}, h("span", { class: "pill state", dataset: { state: agent.state } }, stateText)),
+    h(
+      "td",
+      {},
+      h("span", { class: "pill state", dataset: { state: agent.state } }, stateText),
+      agent.phone === "offline" ? h("span", { class: "pill phone-offline" }, "phone offline") : "",
+    ),
     h("td", {}, agent.since ? ticking(agent.since, { class: "timer since" }) : "–"),
     h("td", { class: "caller" }, caller),
     h("td", { class: "calls-today" }, String(agent.calls_today)),

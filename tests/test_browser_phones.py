@@ -1,0 +1,87 @@
+"""Browser phones' registration (AMI ContactStatus): the wallboard's "phone offline" and the
+pause in the agent's queues while it is gone, resumed only if the pause was ours."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callcenter.browser_phones import REASON, PhoneWatch
+from callcenter.model import events as ev
+from callcenter.model.board import Board
+
+
+def contact(endpoint: str, status: str) -> ev.ContactStatus:
+    event = ev.parse_event(
+        {
+            "Event": "ContactStatus",
+            "URI": "sip:x@abc.invalid;transport=ws",
+            "ContactStatus": status,
+            "AOR": endpoint,
+            "EndpointName": endpoint,
+        }
+    )
+    assert isinstance(event, ev.ContactStatus)
+    return event
+
+
+def member(kind: str, interface: str, *, paused: bool = False, reason: str = "", status: int = 1):
+    return ev.QueueMemberChanged(
+        kind=kind,
+        queue="support",
+        interface=interface,
+        member_name="Agent",
+        state_interface=interface,
+        status=status,
+        paused=paused,
+        paused_reason=reason,
+        in_call=False,
+        penalty=0,
+        calls_taken=0,
+    )
+
+
+def test_wallboard_shows_phone_offline() -> None:
+    board = Board()
+    board.apply(member("added", "PJSIP/w2001"), 1.0)
+    assert board.snapshot(1.0)["agents"][0]["phone"] is None  # type: ignore[index]
+    board.apply(contact("w2001", "Created"), 2.0)
+    assert board.agents["PJSIP/w2001"].phone == "online"
+    board.apply(contact("w2001", "Removed"), 3.0)
+    assert board.agents["PJSIP/w2001"].to_dict()["phone"] == "offline"
+    # After a reconnect the QueueStatus snapshot's device state stands in for ContactStatus.
+    board.resync([member("snapshot", "PJSIP/w2001", status=1)], 4.0)
+    assert board.agents["PJSIP/w2001"].phone == "online"
+    board.resync([member("snapshot", "PJSIP/w2001", status=5)], 5.0)
+    assert board.agents["PJSIP/w2001"].phone == "offline"
+
+
+async def test_offline_phone_pauses_and_registering_resumes() -> None:
+    board = Board()
+    sent: list[tuple[str, bool, str | None]] = []
+
+    async def queue_pause(interface: str, paused: bool, reason: str | None) -> None:
+        sent.append((interface, paused, reason))
+        board.apply(member("pause", interface, paused=paused, reason=reason or ""), 0.0)
+
+    watch = PhoneWatch(board, queue_pause)
+    task = asyncio.create_task(watch.run())
+    try:
+        board.apply(member("added", "PJSIP/w2001"), 1.0)
+        for event in (contact("w2001", "Removed"), contact("w2002", "Removed")):
+            board.apply(event, 2.0)
+            watch.on_event(event, 2.0)
+        await asyncio.sleep(0.01)
+        assert sent == [("PJSIP/w2001", True, REASON)]  # w2002 is in no queue
+        assert board.agents["PJSIP/w2001"].pause_reason == REASON
+        watch.on_event(contact("w2001", "Created"), 3.0)
+        await asyncio.sleep(0.01)
+        assert sent[-1] == ("PJSIP/w2001", False, None)
+        # Someone paused for another reason: the phone dropping and coming back leaves it so.
+        board.apply(member("pause", "PJSIP/w2001", paused=True, reason="lunch"), 4.0)
+        watch.on_event(contact("w2001", "Removed"), 5.0)
+        watch.on_event(contact("w2001", "Reachable"), 6.0)
+        await asyncio.sleep(0.01)
+        assert len(sent) == 2
+        assert board.agents["PJSIP/w2001"].pause_reason == "lunch"
+    finally:
+        task.cancel()
