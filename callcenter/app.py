@@ -26,6 +26,7 @@ from callcenter.campaigns.dialer import Dialer
 from callcenter.campaigns.retention import Retention
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService, RecordingFiles
+from callcenter.crm.recordings import RecordingPaths
 from callcenter.hub import Hub
 from callcenter.model.board import Board, PauseInterval
 from callcenter.model.calls import CallTracker
@@ -199,7 +200,9 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SEGMENTS_KEY] = Segments(db, clock=clock)
     app[PRIVACY_KEY] = PrivacyService(
         Privacy(db),
-        RecordingFiles(settings.crm.recordings_dir),
+        RecordingFiles(
+            RecordingPaths(settings.crm.recordings_dir, settings.crm.recordings_pbx_dir)
+        ),
         retention_days=settings.crm.recordings_retention_days,
         clock=clock,
         voice_notes=RecordingFiles(settings.transcribe.voice_notes_dir),
@@ -242,6 +245,10 @@ async def privacy_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+def recording_paths(settings: Settings) -> RecordingPaths:
+    return RecordingPaths(settings.crm.recordings_dir, settings.crm.recordings_pbx_dir)
+
+
 async def transcribe_ctx(app: web.Application) -> AsyncIterator[None]:
     """Local transcription (vosk, in worker processes): finished calls with a recording and
     consent become persisted jobs. A missing model is logged and shown on /health; the rest
@@ -255,7 +262,11 @@ async def transcribe_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[_CLOCK_KEY],
     )
     app[TRANSCRIPTION_KEY] = service
-    feed = CallTranscriptionFeed(service, app[CUSTOMERS_KEY])
+    feed = CallTranscriptionFeed(
+        service,
+        app[CUSTOMERS_KEY],
+        recording_paths(app[SETTINGS_KEY]),
+    )
     app[_LISTENERS_KEY].append(feed.on_change)
     await service.start()
     feed_task = asyncio.create_task(feed.writer.run(), name="transcribe-feed")

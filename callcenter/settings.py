@@ -96,14 +96,29 @@ class CrmSettings:
     recordings_retention_days: int = 0
     # How often the retention job runs.
     retention_interval_s: float = 3600.0
-    # If set, recording files are only ever deleted inside this folder (others are reported).
+    # The folder of the call recordings on this machine. Recording paths from the PBX are
+    # only ever served, deleted or transcribed inside it (others are refused and logged);
+    # without it no recording is used at all. Required for recordings_retention_days.
     recordings_dir: str = ""
+    # The same folder as the PBX names it, where the two machines differ (for example
+    # /var/spool/asterisk/monitor, mounted here as recordings_dir). Empty: the same path.
+    recordings_pbx_dir: str = ""
     # Largest CSV accepted by POST /api/import/customers.
     import_max_mb: int = 256
 
     def __post_init__(self) -> None:
         if self.recordings_retention_days < 0:
             raise ConfigError("crm.recordings_retention_days", "must be 0 (keep) or more days")
+        if self.recordings_retention_days and not self.recordings_dir:
+            raise ConfigError(
+                "crm.recordings_dir", "required when recordings_retention_days is set"
+            )
+        if self.recordings_pbx_dir and not self.recordings_pbx_dir.startswith("/"):
+            raise ConfigError("crm.recordings_pbx_dir", "must be an absolute path")
+        if self.recordings_pbx_dir and not self.recordings_dir:
+            raise ConfigError("crm.recordings_dir", "required with recordings_pbx_dir")
+        if "\0" in self.recordings_dir + self.recordings_pbx_dir:
+            raise ConfigError("crm.recordings_dir", "contains NUL")
         if self.import_max_mb < 1:
             raise ConfigError("crm.import_max_mb", "must be at least 1")
         if self.retention_interval_s < 1:

@@ -3,11 +3,13 @@ timeline, lookup, merge, callbacks, tickets, segments, search, GDPR export/erasu
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.web.keys import AUDIT_KEY, CALL_LOG_KEY
 from tests.web.webclient import add_user, logged_in, origin
@@ -243,7 +245,11 @@ async def test_merge(client: Any, make_call: Any) -> None:
     assert error["details"]["field"] == "other"
 
 
-async def test_gdpr_export_and_erasure(client: Any, make_call: Any, tmp_path: Path) -> None:
+async def test_gdpr_export_and_erasure(
+    make_client: Any, settings: Settings, make_call: Any, tmp_path: Path
+) -> None:
+    crm = dataclasses.replace(settings.crm, recordings_dir=str(tmp_path))
+    client = await make_client(settings=dataclasses.replace(settings, crm=crm))
     await logged_in(client, "root", Role.ADMIN)
     anna = await created(client)
     recording = write(tmp_path / "rec.wav")
