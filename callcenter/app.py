@@ -133,7 +133,7 @@ def create_app(
             listener(change)
 
     pump = Pump(
-        CallTracker(),
+        CallTracker(settings.pbx.endpoints()),
         lambda record: app[CALL_LOG_WRITER_KEY].submit(record),
         publish,
         board=Board(center.service_level_s, ZoneInfo(center.time_zone)),

@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--chunk", type=_positive_int, default=None, metavar="N", help="feed N bytes at a time"
     )
+    replay.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="settings file whose [pbx] section says which endpoints are trunks "
+        "(default: the built-in [pbx] defaults)",
+    )
     replay.set_defaults(run=_replay)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
@@ -276,7 +284,8 @@ def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     for capture in captures:
         if not capture.is_file():
             raise UsageError(f"no such capture file: {capture}")
-    return run_replay(captures, args.chunk, sys.stdout)
+    settings = load_settings(args.config, environ)
+    return run_replay(captures, args.chunk, sys.stdout, settings.pbx)
 
 
 # --- users and tokens ----------------------------------------------------------------------

@@ -37,6 +37,7 @@ from callcenter.settings import Settings
 from callcenter.store import ConflictError, Role
 from callcenter.web.auth import Passwords
 from callcenter.web.keys import ACCOUNTS_KEY, AUDIT_KEY, PASSWORDS_KEY, SETTINGS_KEY
+from callcenter.web.phone import SIMULATED_PHONES_KEY
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class Demo:
             self.traffic.install()
             settings = demo_settings(self._base_settings, self.pbx.port, self.options)
             self._app = create_app(settings, passwords=self._passwords)
+            self._app[SIMULATED_PHONES_KEY] = True  # the fake PBX has no SIP and no media
             self._runner = web.AppRunner(self._app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, settings.http.host, settings.http.port)

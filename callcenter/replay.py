@@ -21,8 +21,9 @@ from callcenter.ami.filters import EventFilter
 from callcenter.ami.stream import AmiStreamParser
 from callcenter.model import events as ev
 from callcenter.model.calls import CallTracker
+from callcenter.model.endpoints import epoch_of
 from callcenter.model.records import CallFinished, CallRecord
-from callcenter.settings import DEFAULT_AMI_EVENTS
+from callcenter.settings import DEFAULT_AMI_EVENTS, PbxSettings
 
 REPLAY_EVENTS = (*DEFAULT_AMI_EVENTS, "CEL")
 
@@ -37,9 +38,7 @@ class StreamClock:
         if isinstance(event, ev.StreamTime):
             self.now = max(self.now, event.epoch)
         elif isinstance(event, ev.Newchannel):
-            head = event.channel.uniqueid.partition(".")[0]
-            if head.isdigit():
-                self.now = max(self.now, float(head))
+            self.now = max(self.now, epoch_of(event.channel.uniqueid, self.now))
         return self.now
 
 
@@ -65,10 +64,12 @@ def chunks(data: bytes, size: int | None, *, seed: int | None = None) -> Iterato
         pos += step
 
 
-def replay_records(streams: Sequence[Iterable[bytes]]) -> list[CallRecord]:
+def replay_records(
+    streams: Sequence[Iterable[bytes]], pbx: PbxSettings | None = None
+) -> list[CallRecord]:
     """Finished call records from one or more consecutive connections' byte streams
     (a capture and its ``.2`` continuation after a PBX restart)."""
-    tracker = CallTracker()
+    tracker = CallTracker((pbx or PbxSettings()).endpoints())
     clock = StreamClock()
     records: list[CallRecord] = []
 
@@ -85,9 +86,11 @@ def replay_records(streams: Sequence[Iterable[bytes]]) -> list[CallRecord]:
     return records
 
 
-def run_replay(paths: Sequence[Path], chunk: int | None, out: TextIO) -> int:
+def run_replay(
+    paths: Sequence[Path], chunk: int | None, out: TextIO, pbx: PbxSettings | None = None
+) -> int:
     """The CLI command: print each finished call as one JSON line. Returns the exit status."""
     streams = [chunks(read_capture(path), chunk) for path in paths]
-    for record in replay_records(streams):
+    for record in replay_records(streams, pbx):
         out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.errors import ConfigError
+from callcenter.model.endpoints import PbxEndpoints
 
 ENV_PREFIX = "CALLCENTER_"
 
@@ -51,6 +52,7 @@ DEFAULT_AMI_EVENTS = (
     "Shutdown",
     "ContactStatus",
     "VarSet:MIXMONITOR_FILENAME",
+    "VarSet:CAMPAIGN_ID",
     "VarSet:ATTEMPT_ID",
     "VarSet:AMDSTATUS",
 )
@@ -86,6 +88,21 @@ class AmiSettings:
     # Source-side filter. "Event" keeps that event; "VarSet:NAME" keeps VarSet of variable NAME.
     # An empty list disables filtering (Asterisk then sends everything).
     events: tuple[str, ...] = DEFAULT_AMI_EVENTS
+
+
+@dataclass(frozen=True)
+class PbxSettings:
+    """What the call model must know about the PBX's endpoints (see callcenter/model/endpoints).
+
+    ``trunks``: fnmatch patterns on the endpoint (the channel name without its -XXXXXXXX
+    suffix) of the carrier trunks. ``trunk_contexts``: a channel whose Newchannel context is
+    one of these is a trunk's. The defaults cover our dialplans/ and FreePBX's conventions."""
+
+    trunks: tuple[str, ...] = ("PJSIP/carrier",)
+    trunk_contexts: tuple[str, ...] = ("from-carrier", "from-trunk", "from-pstn")
+
+    def endpoints(self) -> PbxEndpoints:
+        return PbxEndpoints(trunks=self.trunks, trunk_contexts=self.trunk_contexts)
 
 
 @dataclass(frozen=True)
@@ -259,6 +276,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     db: DbSettings = field(default_factory=DbSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
+    pbx: PbxSettings = field(default_factory=PbxSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
     center: CenterSettings = field(default_factory=CenterSettings)
     transcribe: TranscribeSettings = field(default_factory=TranscribeSettings)

@@ -189,6 +189,17 @@ class CampaignDialTagged:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignLeg:
+    """``VarSet CAMPAIGN_ID``: the channel is one of our campaign calls (``Originate
+    Local/<number>@campaign-dial``: the customer is dialled first, the agent joins through the
+    queue). Only our own variable says so; a click-to-dial Originate of a Local channel
+    looks the same otherwise."""
+
+    channel: Channel
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class MachineDetected:
     """``VarSet AMDSTATUS``: app_amd's verdict on an answered campaign call: ``HUMAN``,
     ``MACHINE``, ``NOTSURE`` or ``HANGUP``."""
@@ -407,6 +418,7 @@ Event = (
     | BridgeLeave
     | LocalBridge
     | RecordingStarted
+    | CampaignLeg
     | CampaignDialTagged
     | MachineDetected
     | QueueCallerJoin
@@ -463,6 +475,8 @@ def _varset(h: Headers) -> Event | None:
     variable = h.get("Variable")
     if variable == "MIXMONITOR_FILENAME":
         return RecordingStarted(channel=_channel(h), path=h.get("Value", ""))
+    if variable == "CAMPAIGN_ID" and h.get("Value"):
+        return CampaignLeg(channel=_channel(h), campaign_id=h["Value"])
     if variable == "ATTEMPT_ID" and h.get("Value"):
         return CampaignDialTagged(channel=_channel(h), dial_id=h["Value"])
     if variable == "AMDSTATUS":

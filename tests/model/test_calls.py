@@ -12,7 +12,9 @@ T0 = 1_795_372_111.0
 def chan(
     name: str, uniqueid: str, linkedid: str = "1.0", num: str = "", cid: str = ""
 ) -> ev.Channel:
-    return ev.Channel(name, uniqueid, linkedid, 6, num, cid, "from-carrier", "4930555100")
+    # Asterisk creates the carrier's channels in its endpoint context, phones' in theirs.
+    context = "from-carrier" if name.startswith("PJSIP/carrier") else "from-phones"
+    return ev.Channel(name, uniqueid, linkedid, 6, num, cid, context, "4930555100")
 
 
 CUSTOMER = chan("PJSIP/carrier-00000001", "1.0", num="+493012345678", cid="Jürgen Müller")

@@ -18,9 +18,11 @@ import pytest
 
 from callcenter.model.records import CallRecord
 from callcenter.replay import chunks, read_capture, replay_records
+from callcenter.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CAPTURES = FIXTURES / "ami"
+PBX = load_settings(CAPTURES / "pbx.toml", {}).pbx
 GOLDEN = FIXTURES / "golden"
 
 # Captures that are one recording: (first connection, continuation after a PBX restart).
@@ -46,7 +48,7 @@ CAPTURE_SETS = _capture_sets()
 
 
 def _replay(paths: tuple[Path, ...], chunk: int | None = None, seed: int | None = None):
-    return replay_records([chunks(read_capture(p), chunk, seed=seed) for p in paths])
+    return replay_records([chunks(read_capture(p), chunk, seed=seed) for p in paths], PBX)
 
 
 def _dicts(records: list[CallRecord]) -> list[dict[str, object]]:
