@@ -48,6 +48,7 @@ from callcenter.audio import (
     speech_regions,
     speech_seconds,
 )
+from callcenter.crm.recordings import RecordingPaths
 from callcenter.errors import TranscriptionError
 from callcenter.model.records import CallFinished, CallRecord, Change, Direction
 from callcenter.store.batch import BatchWriter
@@ -670,9 +671,15 @@ class CallTranscriptionFeed:
     is never transcribed. ``on_change`` is the pump's synchronous listener; the consent
     lookup and the enqueueing run in a background writer."""
 
-    def __init__(self, service: TranscriptionService, customers: Customers) -> None:
+    def __init__(
+        self,
+        service: TranscriptionService,
+        customers: Customers,
+        paths: RecordingPaths | None = None,
+    ) -> None:
         self._service = service
         self._customers = customers
+        self._paths = paths
         self.writer: BatchWriter[CallRecord] = BatchWriter(self._enqueue, name="transcribe feed")
 
     def on_change(self, change: Change) -> None:
@@ -687,7 +694,13 @@ class CallTranscriptionFeed:
                 else record.caller_number
             )
             found = (await self._customers.lookup(number)).customers if number else []
-            if any(customer["consent"]["may_record"] for customer in found):
-                await self._service.enqueue_call(record.call_id, str(record.recording))
-            else:
+            if not any(customer["consent"]["may_record"] for customer in found):
                 log.info("call %s: no consent to record, not transcribed", record.call_id)
+                continue
+            recording = str(record.recording)
+            if self._paths is not None:  # the PBX's path, confined and mapped to ours
+                local = await asyncio.to_thread(self._paths.local, recording)
+                if local is None:
+                    continue
+                recording = str(local)
+            await self._service.enqueue_call(record.call_id, recording)

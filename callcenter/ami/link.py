@@ -54,6 +54,7 @@ from callcenter.errors import (
     AmiConnectionError,
     AmiError,
     AmiTimeoutError,
+    ValidationError,
 )
 from callcenter.model.events import Event, FullyBooted, Shutdown, parse_event
 from callcenter.settings import AmiSettings
@@ -358,6 +359,7 @@ class AmiLink:
         is_list: bool = False,
         limit_s: float | None = None,
     ) -> Reply:
+        check_fields(fields)
         fields = dict(fields)
         action_id = fields.get("ActionID")
         if not isinstance(action_id, str) or not action_id:
@@ -545,6 +547,16 @@ class AmiLink:
         if context:
             fields["Context"] = context
         await self.send_action(fields)
+
+
+def check_fields(fields: Fields) -> None:
+    """Refuse CR, LF and NUL in an action's names and values: on the wire a line break ends
+    the header (and a blank line the action), so such text would inject headers or whole
+    actions of its own. Raised as :class:`ValidationError` (the caller's input was bad)."""
+    for key, value in fields.items():
+        for text in (key, *([value] if isinstance(value, str) else value)):
+            if "\r" in text or "\n" in text or "\0" in text:
+                raise ValidationError(key, "contains a line break or NUL")
 
 
 def _bool(value: bool) -> str:

@@ -3,8 +3,9 @@
 Recording files: the call log's ``recording`` field is the path Asterisk's MixMonitor wrote
 (``/var/spool/asterisk/monitor/1714550400.12.wav``). With the ``r()``/``t()`` options
 MixMonitor also writes the two legs separately; we delete ``<stem>-in<ext>`` and
-``<stem>-out<ext>`` next to it as well, whether or not they exist. With
-``crm.recordings_dir`` set, files outside that folder are never deleted (reported instead):
+``<stem>-out<ext>`` next to it as well, whether or not they exist. Every path goes through
+:class:`~callcenter.crm.recordings.RecordingPaths` first: only files inside
+``crm.recordings_dir`` are ever deleted (others are reported, and refused without it), since
 a path in the database is not allowed to point the server at arbitrary files.
 
 File deletion runs in a worker thread (it is disk I/O, possibly on a network share). A file
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callcenter.crm.recordings import RecordingPaths
 from callcenter.model.records import iso
 from callcenter.store import Privacy
 
@@ -45,8 +47,8 @@ class Deletion:
 
 
 class RecordingFiles:
-    def __init__(self, root: str = "") -> None:
-        self._root = Path(root).resolve() if root else None
+    def __init__(self, paths: RecordingPaths | str = "") -> None:
+        self._paths = paths if isinstance(paths, RecordingPaths) else RecordingPaths(paths)
 
     @staticmethod
     def legs(path: str) -> list[Path]:
@@ -61,12 +63,15 @@ class RecordingFiles:
         """Delete the files (blocking: call through :meth:`delete_async` from the loop)."""
         result = Deletion()
         for path in paths:
-            for file in self.legs(path):
-                if not file.is_absolute():
-                    result.failed.append((str(file), "not an absolute path"))
-                    continue
-                if self._root is not None and not file.resolve().is_relative_to(self._root):
-                    result.failed.append((str(file), "outside crm.recordings_dir"))
+            if "\0" in path:
+                result.failed.append((path.replace("\0", "\\0"), "contains NUL"))
+                continue
+            for leg in self.legs(path):
+                why = self._paths.why_refused(str(leg))
+                file = self._paths.local(str(leg)) if why is None else None
+                if file is None:
+                    log.warning("refused to delete %r: %s", str(leg), why)
+                    result.failed.append((str(leg), why or "refused"))
                     continue
                 try:
                     file.unlink()
@@ -75,7 +80,7 @@ class RecordingFiles:
                 except OSError as exc:
                     result.failed.append((str(file), exc.strerror or type(exc).__name__))
                     continue
-                result.deleted.append(str(file))
+                result.deleted.append(str(leg))
         return result
 
     async def delete_async(self, paths: Sequence[str]) -> Deletion:

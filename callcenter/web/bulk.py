@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import IO
 
 from aiohttp import BodyPartReader, StreamReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from callcenter.crm.csv_export import (
     CALL_COLUMNS,
@@ -94,6 +95,27 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _read_form(
+    request: web.Request, spool: _Spool, mapping: dict[str, str], delimiter: str | None
+) -> tuple[dict[str, str], str | None]:
+    uploaded = False
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader):
+            raise ValidationError("file", "nested multipart is not supported")
+        if part.name == "file":
+            await spool.feed(_part_chunks(part))
+            uploaded = True
+        elif part.name == "map":
+            mapping.update(parse_mapping([await part.text()], source="map"))
+        elif part.name == "delimiter":
+            delimiter = _delimiter(await part.text())
+        else:
+            raise ValidationError(str(part.name), "unknown form field")
+    if not uploaded:
+        raise ValidationError("file", "required: the CSV file")
+    return mapping, delimiter
+
+
 async def import_customers_csv(request: web.Request) -> web.Response:
     params = request.query
     _unknown(params, ("map", "delimiter"))
@@ -104,21 +126,17 @@ async def import_customers_csv(request: web.Request) -> web.Response:
     try:
         spool = _Spool(file, limit)
         if request.content_type == "multipart/form-data":
-            uploaded = False
-            async for part in await request.multipart():
-                if not isinstance(part, BodyPartReader):
-                    raise ValidationError("file", "nested multipart is not supported")
-                if part.name == "file":
-                    await spool.feed(_part_chunks(part))
-                    uploaded = True
-                elif part.name == "map":
-                    mapping.update(parse_mapping([await part.text()], source="map"))
-                elif part.name == "delimiter":
-                    delimiter = _delimiter(await part.text())
-                else:
-                    raise ValidationError(str(part.name), "unknown form field")
-            if not uploaded:
-                raise ValidationError("file", "required: the CSV file")
+            try:
+                mapping, delimiter = await _read_form(request, spool, mapping, delimiter)
+            except (
+                ValueError,
+                LookupError,
+                RuntimeError,
+                AssertionError,
+                HttpProcessingError,
+            ) as exc:
+                # aiohttp's multipart reader reports a broken body this way
+                raise ValidationError("body", f"broken multipart/form-data: {exc}") from exc
         elif request.content_type in CSV_TYPES:
             await spool.feed(_chunks_of(request.content))
         else:

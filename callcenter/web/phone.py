@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 
 from callcenter.store.accounts import sip_user
+from callcenter.web.bodies import read_json_object
 from callcenter.web.errors import PermissionDenied, ValidationError
 from callcenter.web.keys import ACCOUNTS_KEY, PRINCIPAL_KEY, SETTINGS_KEY
 
@@ -60,13 +61,8 @@ async def my_phone(request: web.Request) -> web.Response:
 async def update_my_phone(request: web.Request) -> web.Response:
     """``{"auto_answer": bool}``: answer queue calls without a click."""
     user = request[PRINCIPAL_KEY].user
-    if request.content_type != "application/json":
-        raise ValidationError("Content-Type", "expected application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError("body", f"not valid JSON: {exc}") from exc
-    auto_answer = body.get("auto_answer") if isinstance(body, dict) else None
+    body = await read_json_object(request)
+    auto_answer = body.get("auto_answer")
     if not isinstance(auto_answer, bool):
         raise ValidationError("auto_answer", "required, true or false")
     accounts = request.app[ACCOUNTS_KEY]

@@ -2,9 +2,10 @@
 
 - ``GET /api/calls/{call_id}/recording`` streams the call's mixed WAV (range requests answered
   206 by aiohttp's ``FileResponse``: the panel's ``<audio>`` seeks with them). The path comes
-  from the call log, never from the request; it must be absolute and, when
-  ``[crm] recordings_dir`` is set, inside it (anything else is answered 404, like a missing
-  file: the API does not tell which files exist).
+  from the call log, never from the request, and goes through
+  :class:`~callcenter.crm.recordings.RecordingPaths` (inside ``[crm] recordings_dir``, mapped
+  from ``recordings_pbx_dir``); anything refused is logged and answered 404, like a missing
+  file: the API does not tell which files exist.
 - ``GET /api/calls/{call_id}/transcript``: the transcription state and transcript of a call.
 - ``POST /api/customers/{id}/voice-notes``: the body is a mono 16-bit PCM WAV (the panel
   records 16 kHz); at most ``[transcribe] voice_note_max_bytes`` (413 beyond). It becomes a
@@ -23,6 +24,7 @@ import asyncio
 import io
 import os
 import secrets
+import struct
 import time
 import wave
 from pathlib import Path
@@ -30,6 +32,8 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.audio import AudioError, decode_wav
+from callcenter.crm.recordings import RecordingPaths
 from callcenter.errors import NotFoundError, ValidationError
 from callcenter.store import Role
 from callcenter.store.transcripts import SubjectKind, Transcripts
@@ -63,7 +67,7 @@ def confined(path: str, root: str) -> Path | None:
     """``path`` as an existing regular file, absolute and (when ``root`` is given) inside
     ``root`` after resolving symlinks and ``..``; None otherwise. Blocking (filesystem)."""
     candidate = Path(path)
-    if not path or not candidate.is_absolute():
+    if not path or "\0" in path or not candidate.is_absolute():
         return None
     resolved = candidate.resolve()
     if root and not resolved.is_relative_to(Path(root).resolve()):
@@ -73,8 +77,9 @@ def confined(path: str, root: str) -> Path | None:
 
 async def call_recording(request: web.Request) -> web.StreamResponse:
     record = await _readable_call(request)
-    root = request.app[SETTINGS_KEY].crm.recordings_dir
-    found = await asyncio.to_thread(confined, str(record.get("recording") or ""), root)
+    crm = request.app[SETTINGS_KEY].crm
+    paths = RecordingPaths(crm.recordings_dir, crm.recordings_pbx_dir)
+    found = await asyncio.to_thread(paths.existing_file, str(record.get("recording") or ""))
     if found is None:
         raise NotFoundError(f"no recording for call {record['call_id']}")
     return web.FileResponse(found, headers=_WAV_HEADERS)
@@ -113,16 +118,17 @@ def check_wav(data: bytes) -> float:
                 reader.getsampwidth(),
                 reader.getframerate(),
             )
-            frames = reader.getnframes()
-    except (wave.Error, EOFError) as exc:
-        raise ValidationError("body", f"not a WAV file: {exc}") from exc
+    except (wave.Error, EOFError, RuntimeError, ValueError, struct.error) as exc:
+        raise ValidationError("body", f"not a WAV file: {exc or type(exc).__name__}") from exc
     if channels != 1 or width != 2 or not 8000 <= rate <= 48000:
         raise ValidationError(
             "body", f"expected mono 16-bit PCM at 8-48 kHz, got {channels} ch, {8 * width} bit"
         )
-    if frames == 0:
-        raise ValidationError("body", "the recording is empty")
-    return float(frames) / float(rate)
+    try:  # the transcriber's own reader: what it cannot read is refused now, not later
+        audio = decode_wav(data, "voice note")
+    except AudioError as exc:
+        raise ValidationError("body", exc.reason) from exc
+    return audio.duration_s
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:

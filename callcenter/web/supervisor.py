@@ -97,8 +97,10 @@ async def agent_pause(request: web.Request) -> web.Response:
     if not isinstance(paused, bool):
         raise ValidationError("paused", "true or false")
     reason = body.get("reason") or None
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
-        raise ValidationError("reason", "a text of at most 64 characters")
+    if reason is not None and (
+        not isinstance(reason, str) or len(reason) > 64 or not reason.isprintable()
+    ):
+        raise ValidationError("reason", "a text of at most 64 characters, no control characters")
     await _link(request).queue_pause(agent, paused, reason)
     user = request[PRINCIPAL_KEY].user
     await request.app[AUDIT_KEY].audit(
@@ -125,9 +127,12 @@ def _day(request: web.Request, key: str, default: datetime) -> datetime:
     if value is None:
         return default
     try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError as exc:
         raise ValidationError(key, "a date YYYY-MM-DD") from exc
+    if not 1900 <= day.year <= 9998:
+        raise ValidationError(key, "year out of range 1900-9998")
+    return day
 
 
 async def _report(request: web.Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -13,7 +13,8 @@ import pytest
 from ami_captures import load_capture, reference_events
 
 from callcenter.ami import AmiLink, filter_actions
-from callcenter.errors import AmiActionError, AmiConnectionError, AmiTimeoutError
+from callcenter.ami.link import check_fields
+from callcenter.errors import AmiActionError, AmiConnectionError, AmiTimeoutError, ValidationError
 from callcenter.fake_pbx import FakeAmiServer, strip_login_preamble
 from callcenter.model.events import (
     ChannelSnapshot,
@@ -392,7 +393,7 @@ async def test_typed_helpers_send_what_asterisk_expects(
     await eventually(lambda: len(recorder.events) >= 6)
     kinds = [e.kind for e in recorder.events if isinstance(e, QueueMemberChanged)]
     assert kinds == ["added", "pause", "pause", "removed"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):  # refused before the wire: a 400, not a 500
         await link.send_action({"Action": "Hangup", "Channel": "x\r\nAction: Originate"})
 
 
@@ -436,3 +437,13 @@ async def test_run_in_a_task_owned_by_the_caller(
         await task
     assert not link.status.connected
     await server.wait_for(lambda: server.clients == 0)
+
+
+@pytest.mark.parametrize("value", ["a\r\nAction: Hangup", "a\nb", "nul\x00"])
+def test_action_fields_with_line_breaks_are_refused(value: str) -> None:
+    """On the wire a line break ends the header: such text would inject headers or actions."""
+    with pytest.raises(ValidationError):
+        check_fields({"Action": "QueuePause", "Reason": value})
+    with pytest.raises(ValidationError):
+        check_fields({"Action": "Originate", "Variable": ["A=1", value]})
+    check_fields({"Action": "QueuePause", "Reason": "lunch", "Variable": ["A=1"]})

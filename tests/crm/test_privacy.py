@@ -220,7 +220,7 @@ async def test_erasure_reports_files_it_may_not_delete(
     )
     report = await privacy.erase(anna["id"])
     assert report.files.deleted == []
-    assert {why for _, why in report.files.failed} == {"outside crm.recordings_dir"}
+    assert {why for _, why in report.files.failed} == {f"outside {elsewhere.resolve()}"}
     assert (spool / "in1.wav").exists()
 
 
@@ -259,5 +259,6 @@ def test_recording_legs() -> None:
         "/r/1714.12-in.wav",
         "/r/1714.12-out.wav",
     ]
-    result = RecordingFiles().delete(["relative/x.wav"])
+    result = RecordingFiles("/r").delete(["relative/x.wav"])
     assert result.failed[0][1] == "not an absolute path"
+    assert RecordingFiles().delete(["/r/x.wav"]).failed[0][1] == "crm.recordings_dir is not set"

@@ -118,6 +118,29 @@ async def test_pause_and_remove_an_agent(
     assert (action["Queue"], action["Interface"]) == ("sales", "PJSIP/2001")
 
 
+@pytest.mark.parametrize("reason", ["a\r\nAction: Hangup", "tab\there", "nul\x00"])
+async def test_a_pause_reason_with_control_characters_is_400_and_never_sent(
+    client: TestClient[Any, Any], fake_pbx: FakeAmiServer, reason: str
+) -> None:
+    await as_user(client, Role.SUPERVISOR, "PJSIP/2099")
+    await link_up(client)
+    await board_knows(client, "PJSIP/2001")
+    body = {"agent": "PJSIP/2001", "paused": True, "reason": reason}
+    response = await post(client, "/api/supervisor/agents/pause", body)
+    assert response.status == 400
+    assert (await response.json())["error"]["details"]["field"] == "reason"
+    assert fake_pbx.actions_named("QueuePause") == []
+
+
+async def test_reports_refuse_days_beyond_the_calendar(client: TestClient[Any, Any]) -> None:
+    await as_user(client, Role.SUPERVISOR)
+    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        for path in ("/api/reports", "/api/reports.csv"):
+            response = await client.get(path, params=params)
+            assert response.status == 400
+            assert (await response.json())["error"]["id"] == "invalid_input"
+
+
 async def test_reports_from_the_live_call_log(
     client: TestClient[Any, Any], fake_pbx: FakeAmiServer
 ) -> None:

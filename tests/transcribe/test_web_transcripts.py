@@ -258,3 +258,23 @@ async def test_a_voice_note_is_transcribed_by_the_real_model_into_the_timeline(
     words = transcript["text"].split()
     found = await (await client.get("/api/search", params={"q": words[0]})).json()
     assert anna["id"] in [c["id"] for c in found["items"]]
+
+
+def test_a_wav_with_wrong_chunk_sizes_is_a_validation_error() -> None:
+    """Every corrupted header field and every truncation: 400, never another exception."""
+    import contextlib
+    import struct
+
+    from callcenter.errors import ValidationError
+    from callcenter.web.recordings import check_wav
+
+    good = wav_bytes(0.1)
+    broken = [good[:n] for n in range(60)]
+    for offset in range(4, 44):
+        for value in (0, 1, 3, 17, 0x7FFFFFFF, 0xFFFFFFFF):
+            data = bytearray(good)
+            data[offset : offset + 4] = struct.pack("<I", value)
+            broken.append(bytes(data))
+    for data in broken:
+        with contextlib.suppress(ValidationError):
+            check_wav(data)
