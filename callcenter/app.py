@@ -123,7 +123,9 @@ def create_app(
         campaigns = app.get(CAMPAIGNS_KEY)
         return await campaigns.call_context(dial_id) if campaigns is not None else None
 
-    pops = ScreenPops(hub, lambda number, name: app[CARDS_KEY](number, name), clock, campaign_of)
+    pops = ScreenPops(
+        hub, lambda number, name, agent: app[CARDS_KEY](number, name, agent), clock, campaign_of
+    )
     center = settings.center
     listeners: list[Callable[[Change], None]] = [pops.on_change]
     app[_LISTENERS_KEY] = listeners

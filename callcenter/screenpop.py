@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from callcenter.crm.visibility import for_viewer
 from callcenter.hub import Hub
 from callcenter.model.calls import interface_key
 from callcenter.model.records import AgentRinging, CallAnswered, CallFinished, Change
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 #: Looks up (or creates a stub for) the caller: ``(number, caller_name) -> card``, where the
 #: card is a JSON-able dict such as ``{"customers": [...], "history": [...]}``.
-CardLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
+CardLookup = Callable[[str, str, str], Awaitable[dict[str, Any]]]
 #: A campaign call's context by its dial id: ``{"campaign": {...}, "churn": {...}, ...}``.
 CampaignLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -48,7 +49,9 @@ class CustomerCards:
         self._interactions = interactions
         self._history = history
 
-    async def __call__(self, number: str, name: str) -> dict[str, Any]:
+    async def __call__(self, number: str, name: str, agent: str = "") -> dict[str, Any]:
+        """``agent``: the interface the card is shown at; the history carries transcripts
+        and recordings of that agent's own calls only (:mod:`callcenter.crm.visibility`)."""
         found = (await self._customers.lookup(number)).customers if number else []
         if number and not found:  # the write transaction only for an unknown number
             ids = await self._customers.ensure_for_number(number, name)
@@ -56,7 +59,7 @@ class CustomerCards:
         history: list[dict[str, Any]] = []
         if len(found) == 1:
             history = await self._interactions.timeline(found[0]["id"], limit=self._history)
-        return {"customers": found, "history": history}
+        return {"customers": found, "history": for_viewer(history, agent)}
 
 
 def agent_topic(interface_or_device: str) -> str:
@@ -119,7 +122,7 @@ class ScreenPops:
         self._rang.setdefault(ring.call_id, set()).add(topic)
         if not self._hub.subscribers_of(topic):
             return  # nobody logged in at that phone: no lookup for nothing
-        card = await self._lookup(ring.caller_number, ring.caller_name)
+        card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent)
         campaign: dict[str, Any] | None = None
         if ring.dial_id is not None and self._campaign_lookup is not None:
             campaign = await self._campaign_lookup(ring.dial_id)

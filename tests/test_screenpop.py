@@ -22,7 +22,7 @@ class Inbox:
         return True
 
 
-async def lookup(number: str, name: str) -> dict[str, Any]:
+async def lookup(number: str, name: str, agent: str = "") -> dict[str, Any]:
     await asyncio.sleep(0.01)  # a slow database must not let "answered" overtake "ring"
     return {"customers": [{"id": 7, "name": name, "phones": [{"number": number}]}]}
 
@@ -61,7 +61,7 @@ async def test_queue_member_interfaces_map_to_the_agents_phone() -> None:
 async def test_no_lookup_when_nobody_is_logged_in_at_that_phone() -> None:
     calls: list[str] = []
 
-    async def counting(number: str, name: str) -> dict[str, Any]:
+    async def counting(number: str, name: str, agent: str = "") -> dict[str, Any]:
         calls.append(number)
         return {}
 

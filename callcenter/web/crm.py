@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from callcenter.crm.customers import parse_customer, parse_patch
+from callcenter.crm.visibility import for_viewer
 from callcenter.errors import NotFoundError
 from callcenter.store import (
     MAX_PAGE,
@@ -27,6 +28,7 @@ from callcenter.store import (
     CallbackQuery,
     CallbackState,
     CustomerFilter,
+    Role,
     TicketKind,
     TicketQuery,
     TicketStatus,
@@ -40,6 +42,7 @@ from callcenter.web.api import (
     _unknown,
 )
 from callcenter.web.bodies import json_response, read_json_object
+from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     AUDIT_KEY,
     CUSTOMERS_KEY,
@@ -150,6 +153,8 @@ async def list_customers(request: web.Request) -> web.Response:
     """Filters as in :class:`CustomerFilter`; ``limit`` 1..500, ``cursor`` from a page."""
     params = request.query
     _unknown(params, (*FILTER_PARAMS, "limit", "cursor"))
+    if "min_churn" in params and request[PRINCIPAL_KEY].user.role is Role.AGENT:
+        raise PermissionDenied("the churn score is for supervisors: min_churn is theirs")
     page = await request.app[CUSTOMERS_KEY].query(
         _filter(params), limit=_limit(params, 50), after=_after(params)
     )
@@ -176,7 +181,9 @@ async def get_customer(request: web.Request) -> web.Response:
     customer_id = path_id(request)
     customer = await request.app[CUSTOMERS_KEY].get(customer_id)
     timeline = await request.app[INTERACTIONS_KEY].timeline(customer_id, limit=limit)
-    return json_response({**customer, "timeline": timeline})
+    user = request[PRINCIPAL_KEY].user
+    viewer = (user.extension or "") if user.role is Role.AGENT else None
+    return json_response({**customer, "timeline": for_viewer(timeline, viewer)})
 
 
 async def update_customer(request: web.Request) -> web.Response:

@@ -31,7 +31,7 @@ async def next_preview(request: web.Request) -> web.Response:
         return json_response({"item": None})
     attempt = held.attempt
     context = await request.app[CAMPAIGNS_KEY].attempt_context(attempt.attempt_id) or {}
-    card = await request.app[CARDS_KEY](attempt.number, "")
+    card = await request.app[CARDS_KEY](attempt.number, "", extension)
     return json_response(
         {
             "item": {

@@ -227,7 +227,8 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/api/agent/dial", agent_api.dial, ANY_USER.audited("call.dial"), "agent_dial"),
     # Preview campaigns: the next number held for me, dialed from my phone or given back.
-    Route("GET", "/api/agent/preview", preview.next_preview, ANY_USER, "agent_preview"),
+    # POST: offering a number holds it for this agent (preview_hold_s), a change of state.
+    Route("POST", "/api/agent/preview", preview.next_preview, ANY_USER, "agent_preview"),
     Route(
         "POST",
         "/api/agent/preview/{attempt_id}/dial",

@@ -62,7 +62,7 @@ async def test_preview_next_dial_and_skip(
     await add_user(client, "bob", Role.AGENT, extension="PJSIP/2002")
     assert (await login(client, "ann")).status == 200
     h = {"Origin": origin(client)}
-    got = await (await client.get("/api/agent/preview")).json()
+    got = await (await client.post("/api/agent/preview", headers={"Origin": origin(client)})).json()
     item = got["item"]
     assert item["attempt_id"] == f"c{cid}-1"
     assert item["number"] == "+4930100001"
@@ -78,7 +78,9 @@ async def test_preview_next_dial_and_skip(
 
     # Bob does not get Ann's number; he gives his back, and it is his again next time.
     assert (await login(client, "bob")).status == 200
-    bobs = (await (await client.get("/api/agent/preview")).json())["item"]
+    bobs = (
+        await (await client.post("/api/agent/preview", headers={"Origin": origin(client)})).json()
+    )["item"]
     assert bobs["attempt_id"] == f"c{cid}-2"
     refused = await client.post(f"/api/agent/preview/c{cid}-1/dial", headers=h)
     assert refused.status == 409
@@ -100,14 +102,18 @@ async def test_preview_next_dial_and_skip(
     }
     again = await client.post(f"/api/agent/preview/c{cid}-1/dial", headers=h)
     assert again.status == 409  # dialed once, never twice
-    nxt = (await (await client.get("/api/agent/preview")).json())["item"]
+    nxt = (
+        await (await client.post("/api/agent/preview", headers={"Origin": origin(client)})).json()
+    )["item"]
     assert nxt["attempt_id"] == f"c{cid}-2"
 
 
 async def test_preview_needs_a_phone(app_client: TestClient[Any, Any]) -> None:
     await add_user(app_client, "boss", Role.SUPERVISOR)
     assert (await login(app_client, "boss")).status == 200
-    assert (await app_client.get("/api/agent/preview")).status == 403
+    assert (
+        await app_client.post("/api/agent/preview", headers={"Origin": origin(app_client)})
+    ).status == 403
 
 
 async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_first(
@@ -118,7 +124,9 @@ async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_fi
     await add_user(client, "ann", Role.AGENT, extension="PJSIP/2001")
     assert (await login(client, "ann")).status == 200
     h = {"Origin": origin(client)}
-    item = (await (await client.get("/api/agent/preview")).json())["item"]
+    item = (
+        await (await client.post("/api/agent/preview", headers={"Origin": origin(client)})).json()
+    )["item"]
     dialed = await client.post(f"/api/agent/preview/{item['attempt_id']}/dial", headers=h)
     dial_id = (await dialed.json())["dial_id"]
     await fake_pbx.wait_for_action("Originate")
@@ -159,5 +167,17 @@ async def test_a_callback_promised_on_a_campaign_call_comes_back_to_the_agent_fi
     attempt, _ = await client.app[CAMPAIGNS_KEY].attempt(item["attempt_id"])
     assert attempt.state is AttemptState.CALLBACK_SCHEDULED
     assert (attempt.callback_agent, attempt.due_at) == ("PJSIP/2001", due)
-    again = (await (await client.get("/api/agent/preview")).json())["item"]
+    again = (
+        await (await client.post("/api/agent/preview", headers={"Origin": origin(client)})).json()
+    )["item"]
     assert again["attempt_id"] == item["attempt_id"]  # due, promised by her: first
+
+
+async def test_preview_is_not_offered_on_a_get(app_client: TestClient[Any, Any]) -> None:
+    """Offering holds the number for 120 s: a state change, so never on a GET (item 19)."""
+    await add_user(app_client, "ann", Role.AGENT, extension="PJSIP/2001")
+    assert (await login(app_client, "ann")).status == 200
+    response = await app_client.get("/api/agent/preview")
+    assert response.status == 405
+    evil = await app_client.post("/api/agent/preview", headers={"Origin": "http://evil.example"})
+    assert evil.status == 403

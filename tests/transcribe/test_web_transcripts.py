@@ -278,3 +278,28 @@ def test_a_wav_with_wrong_chunk_sizes_is_a_validation_error() -> None:
     for data in broken:
         with contextlib.suppress(ValidationError):
             check_wav(data)
+
+
+async def test_only_the_calls_own_agent_and_supervisors_see_its_transcript_everywhere(
+    client: Any, anna: Any
+) -> None:
+    """The transcript endpoint refused other agents, but the customer's timeline and the
+    screen pop's history carried the full transcript of every call (issue 13, item 2)."""
+    from callcenter.web.keys import CARDS_KEY
+
+    await logged_in(client, "other", Role.AGENT, extension="PJSIP/2001")
+    body = await (await client.get(f"/api/customers/{anna['id']}")).json()
+    [call] = [e["call"] for e in body["timeline"] if e["type"] == "call"]
+    assert call["transcription"] is None and call["recording"] is None
+    assert call["outcome"] == "answered"  # the history itself stays
+    card = await client.app[CARDS_KEY]("+4930123456", "Anna", "PJSIP/2001")
+    [popped] = [e["call"] for e in card["history"] if e["type"] == "call"]
+    assert popped["transcription"] is None and popped["recording"] is None
+    own = await client.app[CARDS_KEY]("+4930123456", "Anna", "PJSIP/2002")
+    [mine] = [e["call"] for e in own["history"] if e["type"] == "call"]
+    assert mine["transcription"]["transcript"]["segments"] == SEGMENTS
+    await client.post("/api/logout", json={}, headers={"Origin": origin(client)})
+    await logged_in(client, "own", Role.AGENT, extension="PJSIP/2002")
+    body = await (await client.get(f"/api/customers/{anna['id']}")).json()
+    [call] = [e["call"] for e in body["timeline"] if e["type"] == "call"]
+    assert call["transcription"]["state"] == "done"

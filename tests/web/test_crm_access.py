@@ -72,3 +72,15 @@ async def test_cookie_requests_need_our_origin(
     response = await client.request(route.method, concrete(route), json={}, headers=headers)
     assert response.status == 403
     assert (await response.json())["error"]["id"] == "csrf_rejected"
+
+
+async def test_agents_may_not_filter_by_churn_score(client: Any) -> None:
+    """min_churn let agents bisect the supervisor-only churn score (issue 13, item 13)."""
+    await logged_in(client, "ann", Role.AGENT, extension="PJSIP/2001")
+    response = await client.get("/api/customers", params={"min_churn": "50"})
+    assert response.status == 403
+    assert (await response.json())["error"]["id"] == "forbidden"
+    assert (await client.get("/api/customers")).status == 200
+    await client.post("/api/logout", json={}, headers={"Origin": origin(client)})
+    await logged_in(client, "boss", Role.SUPERVISOR)
+    assert (await client.get("/api/customers", params={"min_churn": "50"})).status == 200

@@ -556,7 +556,7 @@ function showPreviewCustomer(item) {
 }
 
 async function nextPreview() {
-  const found = await get("/api/agent/preview");
+  const found = await post("/api/agent/preview", {});
   const item = found && found.item;
   show($("preview-empty"), !item);
   state.preview = item || null;
