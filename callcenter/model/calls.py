@@ -597,6 +597,8 @@ class CallTracker:
         call.party = key
         if agent_chan.kind is Kind.PHONE:
             call.agent = label
+            if agent_chan is not call.a_party and label not in call.agents_offered:
+                call.agents_offered.append(label)  # it took the call without ringing: a pickup
         call.ringing.clear()
         if call.phase is not Phase.TALKING:
             call.phase = Phase.TALKING
