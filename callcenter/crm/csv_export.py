@@ -94,8 +94,9 @@ def call_row(call: Mapping[str, Any]) -> list[str]:
     return [cell(values[column]) for column in CALL_COLUMNS]
 
 
-def encode_rows(rows: Iterable[list[str]]) -> bytes:
-    """CSV lines (CRLF, as RFC 4180 says) as UTF-8."""
+def encode_rows(rows: Iterable[Iterable[Any]]) -> bytes:
+    """CSV lines (CRLF, as RFC 4180 says) as UTF-8: the one writer of every export, each
+    value through :func:`cell` (formulas defused; an already defused cell stays as it is)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([cell(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8")

@@ -10,13 +10,12 @@ customer does not), ``B`` barge (everybody hears everybody).
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from callcenter.crm.csv_export import encode_rows
 from callcenter.errors import AmiError
 from callcenter.model.calls import interface_key
 from callcenter.store.reports import GroupBy, rows_as_csv_lines
@@ -171,11 +170,10 @@ async def report(request: web.Request) -> web.Response:
 
 async def report_csv(request: web.Request) -> web.Response:
     rows, meta = await _report(request)
-    out = io.StringIO()
-    csv.writer(out).writerows(rows_as_csv_lines(rows))
     name = f"report-{meta['by']}-{meta['from']}-{meta['to']}.csv"
     return web.Response(
-        text=out.getvalue(),
+        body=encode_rows(rows_as_csv_lines(rows)),
         content_type="text/csv",
+        charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -87,3 +87,15 @@ async def test_summary_by_queue_agent_day_and_hour(tmp_path: Path, make_call: An
     today = await reports.calls_since(T0 + 86400)
     assert [c.call_id for c in today] == ["d"]
     await db.close()
+
+
+def test_report_csv_defuses_formulas_like_every_export() -> None:
+    """A queue named like a formula was exported raw by /api/reports.csv (item 11)."""
+    from callcenter.crm.csv_export import encode_rows
+
+    text = encode_rows([["key", "offered"], ['=HYPERLINK("http://x")', 3], ["-5", -0.5]])
+    assert text.decode().splitlines() == [
+        "key,offered",
+        '"\'=HYPERLINK(""http://x"")",3',
+        "-5,-0.5",
+    ]

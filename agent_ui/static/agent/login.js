@@ -4,10 +4,18 @@ import { ApiError, get, post } from "./api.js";
 import { $, show } from "./dom.js";
 
 function target() {
+  // Parsed as the browser will parse it (tabs and newlines are dropped, "\\" is "/"), so
+  // "/\t/evil.example" cannot become "//evil.example": only same-origin paths are followed.
   const next = new URLSearchParams(location.search).get("next") || "";
-  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")
-    ? next
-    : "/agent";
+  try {
+    const url = new URL(next, location.origin);
+    if (next.startsWith("/") && url.origin === location.origin) {
+      return url.pathname + url.search + url.hash;
+    }
+  } catch {
+    // not a URL at all
+  }
+  return "/agent";
 }
 
 async function alreadyIn() {
