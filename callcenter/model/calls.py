@@ -83,6 +83,12 @@ log = logging.getLogger(__name__)
 # last Hangup, a duplicated Hangup, an OriginateResponse after everything) cannot resurrect them.
 FINISHED_MEMORY = 20_000
 
+# Bounds against a flood (a hostile or broken AMI peer sending Newchannel without Hangup): a
+# call centre of a few hundred agents has a few thousand live channels at most.
+MAX_CHANNELS = 20_000
+MAX_CHANNELS_PER_CALL = 200
+_DROP_WARNING_EVERY_S = 60.0
+
 _DIAL_FAILURES = {
     "BUSY": Outcome.BUSY,
     "NOANSWER": Outcome.NO_ANSWER,
@@ -218,6 +224,9 @@ class CallTracker:
         self._agent_interfaces: dict[str, str] = {}  # interface_key -> interface
         self._finished_channels: OrderedDict[str, None] = OrderedDict()
         self._finished_calls: OrderedDict[str, None] = OrderedDict()
+        self.channels_refused = 0  # over MAX_CHANNELS / MAX_CHANNELS_PER_CALL, since start
+        self._refused_since_warning = 0
+        self._warned_at: float | None = None
 
     # --- public ---------------------------------------------------------------------------
 
@@ -339,6 +348,11 @@ class CallTracker:
         if kind is Kind.BOOKKEEPING:
             return None
         call = self._calls.get(ch.linkedid)
+        if len(self._channels) >= MAX_CHANNELS or (
+            call is not None and len(call.channels) >= MAX_CHANNELS_PER_CALL
+        ):
+            self._refuse(ch, now)
+            return None
         if call is None:
             started = now if ch.uniqueid == ch.linkedid else epoch_of(ch.linkedid, now)
             call = Call(call_id=ch.linkedid, started_at=min(started, now))
@@ -357,6 +371,24 @@ class CallTracker:
         if call.origin is None:
             self._start(call, chan, ch)
         return chan
+
+    def _refuse(self, ch: ev.Channel, now: float) -> None:
+        """Over a bound: the channel is not tracked; one warning a minute says how many."""
+        self.channels_refused += 1
+        self._refused_since_warning += 1
+        if self._warned_at is None or now - self._warned_at >= _DROP_WARNING_EVERY_S:
+            log.warning(
+                "AMI flood: not tracking %d new channels (latest %s of call %s); %d live"
+                " channels, at most %d, %d per call",
+                self._refused_since_warning,
+                ch.name,
+                ch.linkedid,
+                len(self._channels),
+                MAX_CHANNELS,
+                MAX_CHANNELS_PER_CALL,
+            )
+            self._warned_at = now
+            self._refused_since_warning = 0
 
     def _start(self, call: Call, origin: _Chan, ch: ev.Channel) -> None:
         """The first channel of a call: who calls, and what number."""

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from callcenter.model import events as ev
-from callcenter.model.calls import CallTracker, device_of, finished_records, interface_key
+from callcenter.model.calls import (
+    MAX_CHANNELS,
+    MAX_CHANNELS_PER_CALL,
+    CallTracker,
+    device_of,
+    finished_records,
+    interface_key,
+)
 from callcenter.model.records import AgentRinging, CallAnswered, Direction, HangupBy, Outcome
 
 T0 = 1_795_372_111.0
@@ -194,3 +203,23 @@ def test_channels_of_device_names_the_agents_live_channels_and_their_call() -> N
     assert tracker.channels_of_device("Local/1001@agents/n") == [
         ("Local/1001@agents-00000003;1", "2.0")
     ]
+
+
+def test_a_flood_of_channels_is_bounded_and_reported(caplog: Any) -> None:
+    """50k Newchannel without Hangup (a hostile peer) must not grow without bound."""
+    tracker = CallTracker()
+    for n in range(MAX_CHANNELS + 5_000):
+        flood = chan(f"PJSIP/x-{n:08x}", f"9.{n}", f"9.{n}")
+        tracker.apply(ev.Newchannel(flood), T0 + n / 1000)
+    assert tracker.active_calls == MAX_CHANNELS
+    assert tracker.channels_refused == 5_000
+    warnings = [r for r in caplog.records if "AMI flood" in r.getMessage()]
+    assert 1 <= len(warnings) <= 6  # one a minute of stream time, with the count
+
+
+def test_one_call_cannot_hold_more_than_its_share_of_channels() -> None:
+    tracker = CallTracker()
+    for n in range(MAX_CHANNELS_PER_CALL + 50):
+        tracker.apply(ev.Newchannel(chan(f"Local/x@y-{n:08x};1", f"1.{n}", "1.0")), T0)
+    assert tracker.channels_refused == 50
+    assert len(tracker.channels_of_device("Local/x@y")) == MAX_CHANNELS_PER_CALL
