@@ -193,7 +193,12 @@ OUTCOME_RULES: tuple[tuple[str, _Rule, Outcome | None], ...] = (
         lambda c: c.dial_failure == "CANCEL" and c.direction is Direction.INBOUND,
         Outcome.ABANDONED,
     ),
-    ("nobody picked up", lambda c: c.dial_failure in ("CANCEL", "NOANSWER"), Outcome.NO_ANSWER),
+    # CONTINUE: the callee answered but declined in the call-acceptance prompt (Dial's U()).
+    (
+        "nobody took it",
+        lambda c: c.dial_failure in ("CANCEL", "NOANSWER", "CONTINUE"),
+        Outcome.NO_ANSWER,
+    ),
     ("dial failed", lambda c: c.dial_failure in _DIAL_FAILURES, None),  # that failure
     ("outbound never got through", lambda c: c.direction is Direction.OUTBOUND, Outcome.FAILED),
     ("inbound nobody took", lambda c: c.direction is Direction.INBOUND, Outcome.ABANDONED),
@@ -849,7 +854,7 @@ class CallTracker:
             if dest.role is Role.CUSTOMER:
                 call.customer_answered = True
             return
-        failed = e.dial_status in _DIAL_FAILURES or e.dial_status == "CANCEL"
+        failed = e.dial_status in _DIAL_FAILURES or e.dial_status in ("CANCEL", "CONTINUE")
         if failed and call.phase is not Phase.TALKING and call.dial_failure not in _DIAL_FAILURES:
             call.dial_failure = e.dial_status  # a busy member outweighs a cancelled one
 

@@ -25,6 +25,7 @@ CASES: list[tuple[dict[str, Any], Outcome]] = [
     ({"dial_failure": "CANCEL", "direction": IN}, Outcome.ABANDONED),
     ({"dial_failure": "CANCEL", "direction": INTERNAL}, Outcome.NO_ANSWER),
     ({"dial_failure": "NOANSWER", "direction": IN}, Outcome.NO_ANSWER),
+    ({"dial_failure": "CONTINUE", "direction": IN}, Outcome.NO_ANSWER),  # declined the prompt
     ({"dial_failure": "BUSY", "direction": INTERNAL}, Outcome.BUSY),
     ({"dial_failure": "CONGESTION", "direction": OUT}, Outcome.CONGESTION),
     ({"dial_failure": "CHANUNAVAIL", "direction": OUT}, Outcome.FAILED),
