@@ -18,10 +18,11 @@ from typing import Any
 
 import aiosqlite
 
-from callcenter.errors import NotFoundError, StoreError
+from callcenter.errors import ConflictError, NotFoundError, StoreError
 from callcenter.model.records import iso
 from callcenter.store import search
 from callcenter.store.calllog import call_json, select_calls
+from callcenter.store.channels import interactions_of
 from callcenter.store.customers import check_user, live_customer_id
 from callcenter.store.database import Database
 from callcenter.store.transcripts import SubjectKind, subjects_of
@@ -64,6 +65,10 @@ class TicketQuery:
     kind: TicketKind | None = None
     customer_id: int | None = None
     limit: int = 100
+    assigned_to: str | None = None
+    category: str | None = None
+    overdue_at: str | None = None
+    """A stored time: only unresolved tickets due before it."""
 
 
 _NOTE = "SELECT id, customer_id, call_id, author, body, created_at FROM notes"
@@ -73,7 +78,8 @@ _CALLBACK = (
     " updated_at FROM callbacks"
 )
 _TICKET = (
-    "SELECT id, customer_id, kind, subject, status, created_by, created_at, updated_at FROM tickets"
+    "SELECT id, customer_id, kind, subject, status, created_by, created_at, updated_at,"
+    " assigned_to, category, due_at, resolution FROM tickets"
 )
 
 
@@ -106,6 +112,10 @@ def ticket_json(row: Sequence[Any], calls: list[str]) -> dict[str, Any]:
     keys = ("id", "customer_id", "kind", "subject", "status", "created_by", "created_at")
     data = dict(zip(keys, row[:7], strict=True))
     data["updated_at"] = row[7]
+    data["assigned_to"] = row[8]
+    data["category"] = row[9]
+    data["due_at"] = row[10]
+    data["resolution"] = row[11]
     data["calls"] = calls
     return data
 
@@ -150,15 +160,7 @@ class Interactions:
         now = self._now()
         async with self._db.transaction() as conn:
             customer_id = await live_customer_id(conn, customer_id)
-            cursor = await conn.execute(
-                "INSERT INTO notes (customer_id, call_id, author, body, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (customer_id, call_id, author, body, now),
-            )
-            note_id = _rowid(cursor.lastrowid)
-            await cursor.close()
-            await search.put_notes(conn, [(note_id, body)])
-        return note_json((note_id, customer_id, call_id, author, body, now))
+            return await _insert_note(conn, customer_id, author, body, call_id, now)
 
     async def add_disposition(
         self, customer_id: int, *, author: str, code: str, call_id: str | None = None
@@ -166,14 +168,61 @@ class Interactions:
         now = self._now()
         async with self._db.transaction() as conn:
             customer_id = await live_customer_id(conn, customer_id)
-            cursor = await conn.execute(
-                "INSERT INTO dispositions (customer_id, call_id, code, author, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (customer_id, call_id, code, author, now),
+            return await _insert_disposition(conn, customer_id, author, code, call_id, now)
+
+    # --- wrap-up ---------------------------------------------------------------------------
+
+    async def wrap_up(self, wrap: WrapUpEntry) -> WrapUpSaved:
+        """Disposition, note and callback in one transaction: all saved or none (a failing
+        note leaves no disposition behind). A wrap-up naming a call is saved once per call
+        and author: the same wrap-up again (a retry after a lost response) answers with
+        the rows saved the first time (``replayed``); a different one is a
+        :class:`ConflictError`."""
+        now = self._now()
+        async with self._db.transaction() as conn:
+            customer_id = await live_customer_id(conn, wrap.customer_id)
+            if wrap.call_id is not None:
+                earlier = await _saved_wrap_up(conn, wrap.call_id, wrap.author)
+                if earlier is not None:
+                    if not earlier.matches(wrap):
+                        raise ConflictError(
+                            f"call {wrap.call_id} already has a different wrap-up by {wrap.author}"
+                        )
+                    return earlier
+            await check_user(conn, wrap.callback_for, "callback.for")
+            disposition = await _insert_disposition(
+                conn, customer_id, wrap.author, wrap.disposition, wrap.call_id, now
             )
-            disposition_id = _rowid(cursor.lastrowid)
-            await cursor.close()
-        return disposition_json((disposition_id, customer_id, call_id, code, author, now))
+            note = None
+            if wrap.note:
+                note = await _insert_note(
+                    conn, customer_id, wrap.author, wrap.note, wrap.call_id, now
+                )
+            callback = None
+            if wrap.callback_due is not None:
+                callback = await _insert_callback(
+                    conn,
+                    customer_id,
+                    due_at=wrap.callback_due,
+                    assigned_to=wrap.callback_for,
+                    note=wrap.callback_note,
+                    created_by=wrap.author,
+                    now=now,
+                )
+            if wrap.call_id is not None:
+                await conn.execute(
+                    "INSERT INTO wrapups (call_id, author, disposition_id, note_id, callback_id,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        wrap.call_id,
+                        wrap.author,
+                        disposition["id"],
+                        note["id"] if note else None,
+                        callback["id"] if callback else None,
+                        now,
+                    ),
+                )
+        return WrapUpSaved(disposition, note, callback, replayed=False)
 
     # --- callbacks -------------------------------------------------------------------------
 
@@ -190,16 +239,15 @@ class Interactions:
         async with self._db.transaction() as conn:
             customer_id = await live_customer_id(conn, customer_id)
             await check_user(conn, assigned_to, "assigned_to")
-            cursor = await conn.execute(
-                "INSERT INTO callbacks (customer_id, due_at, assigned_to, state, note,"
-                " created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (customer_id, due_at, assigned_to, "open", note, created_by, now, now),
+            return await _insert_callback(
+                conn,
+                customer_id,
+                due_at=due_at,
+                assigned_to=assigned_to,
+                note=note,
+                created_by=created_by,
+                now=now,
             )
-            callback_id = _rowid(cursor.lastrowid)
-            await cursor.close()
-        return callback_json(
-            (callback_id, customer_id, due_at, assigned_to, "open", note, created_by, now, now)
-        )
 
     async def get_callback(self, callback_id: int) -> dict[str, Any]:
         async with self._db.reading() as conn:
@@ -275,14 +323,30 @@ class Interactions:
         subject: str,
         created_by: str,
         calls: Sequence[str] = (),
+        assigned_to: str | None = None,
+        category: str = "",
+        due_at: str | None = None,
     ) -> dict[str, Any]:
         now = self._now()
         async with self._db.transaction() as conn:
             customer_id = await live_customer_id(conn, customer_id)
+            await check_user(conn, assigned_to, "assigned_to")
             cursor = await conn.execute(
                 "INSERT INTO tickets (customer_id, kind, subject, status, created_by,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (customer_id, kind.value, subject, "open", created_by, now, now),
+                " created_at, updated_at, assigned_to, category, due_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    customer_id,
+                    kind.value,
+                    subject,
+                    "open",
+                    created_by,
+                    now,
+                    now,
+                    assigned_to,
+                    category,
+                    due_at,
+                ),
             )
             ticket_id = _rowid(cursor.lastrowid)
             await cursor.close()
@@ -304,13 +368,29 @@ class Interactions:
         status: TicketStatus | None = None,
         subject: str | None = None,
         add_calls: Sequence[str] = (),
+        assigned_to: Any = UNSET,
+        category: str | None = None,
+        due_at: Any = UNSET,
+        resolution: str | None = None,
     ) -> dict[str, Any]:
+        """Change what is given (``assigned_to`` and ``due_at`` may be None: nobody, no due
+        time; :data:`UNSET` leaves them)."""
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = status.value
         if subject is not None:
             changes["subject"] = subject
+        if assigned_to is not UNSET:
+            changes["assigned_to"] = assigned_to
+        if category is not None:
+            changes["category"] = category
+        if due_at is not UNSET:
+            changes["due_at"] = due_at
+        if resolution is not None:
+            changes["resolution"] = resolution
         async with self._db.transaction() as conn:
+            if changes.get("assigned_to") is not None:
+                await check_user(conn, changes["assigned_to"], "assigned_to")
             sets = ", ".join(f"{name} = ?" for name in [*changes, "updated_at"])
             cursor = await conn.execute(
                 f"UPDATE tickets SET {sets} WHERE id = ?",
@@ -331,10 +411,15 @@ class Interactions:
             ("status", query.status.value if query.status else None),
             ("kind", query.kind.value if query.kind else None),
             ("customer_id", query.customer_id),
+            ("assigned_to", query.assigned_to),
+            ("category", query.category),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if query.overdue_at is not None:
+            clauses.append("status IN ('open', 'pending') AND due_at IS NOT NULL AND due_at < ?")
+            params.append(query.overdue_at)
         async with self._db.reading() as conn:
             return await tickets_of(
                 conn,
@@ -346,8 +431,9 @@ class Interactions:
 
     async def timeline(self, customer_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` events of any kind, newest first. Each is
-        ``{"type": "call"|"note"|"disposition"|"callback"|"ticket", "at": ..., <type>: {...}}``
-        where ``at`` is when it happened (a call's start, a callback's creation).
+        ``{"type": "call"|"note"|"disposition"|"callback"|"ticket"|"interaction"|"campaign",
+        "at": ..., <type>: {...}}`` where ``at`` is when it happened (a call's start, a
+        callback's creation, an e-mail's ``occurred_at``, a campaign attempt's last dial).
 
         A call that was queued for transcription carries ``transcription`` (``state``,
         ``error``, ``transcript``: segments with speakers, summary, keywords; see
@@ -378,9 +464,146 @@ class Interactions:
                 (customer_id, limit),
             )
             events += [_event("ticket", ticket, "created_at") for ticket in tickets]
+            others = await interactions_of(conn, [customer_id], limit=limit)
+            events += [_event("interaction", item, "occurred_at") for item in others]
+            attempts = await conn.execute_fetchall(
+                "SELECT a.attempt_id, a.campaign_id, c.name, a.number, a.state, a.tries,"
+                " a.last_outcome, a.done_reason, a.agent, a.dialed_at FROM campaign_attempts a"
+                " JOIN campaigns c ON c.id = a.campaign_id"
+                " WHERE a.customer_id = ? AND a.dialed_at IS NOT NULL"
+                " ORDER BY a.dialed_at DESC LIMIT ?",
+                (customer_id, limit),
+            )
+            events += [
+                _event("campaign", dict(zip(_ATTEMPT_KEYS, row, strict=True)), "dialed_at")
+                for row in attempts
+            ]
             await _attach_transcripts(conn, events)
         events.sort(key=lambda e: (e["at"], e["type"]), reverse=True)
         return events[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpEntry:
+    """What an agent records about one call (validated by the web layer)."""
+
+    customer_id: int
+    author: str
+    call_id: str | None
+    disposition: str
+    note: str | None = None
+    callback_due: str | None = None
+    callback_for: str | None = None
+    callback_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpSaved:
+    disposition: dict[str, Any]
+    note: dict[str, Any] | None
+    callback: dict[str, Any] | None
+    replayed: bool
+
+    def matches(self, wrap: WrapUpEntry) -> bool:
+        """The same wrap-up as ``wrap`` (what a retry of the same request would save)."""
+        note = self.note["body"] if self.note else None
+        callback = (
+            (self.callback["due_at"], self.callback["assigned_to"], self.callback["note"])
+            if self.callback
+            else None
+        )
+        wanted = (
+            (wrap.callback_due, wrap.callback_for, wrap.callback_note)
+            if wrap.callback_due is not None
+            else None
+        )
+        return (
+            self.disposition["code"] == wrap.disposition
+            and note == (wrap.note or None)
+            and callback == wanted
+        )
+
+
+async def _saved_wrap_up(
+    conn: aiosqlite.Connection, call_id: str, author: str
+) -> WrapUpSaved | None:
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT disposition_id, note_id, callback_id FROM wrapups"
+            " WHERE call_id = ? AND author = ?",
+            (call_id, author),
+        )
+    )
+    if not rows:
+        return None
+    disposition_id, note_id, callback_id = rows[0]
+    [disposition] = await conn.execute_fetchall(f"{_DISPOSITION} WHERE id = ?", (disposition_id,))
+    notes = list(await conn.execute_fetchall(f"{_NOTE} WHERE id = ?", (note_id,)))
+    callbacks = list(await conn.execute_fetchall(f"{_CALLBACK} WHERE id = ?", (callback_id,)))
+    return WrapUpSaved(
+        disposition_json(disposition),
+        note_json(notes[0]) if notes else None,
+        callback_json(callbacks[0]) if callbacks else None,
+        replayed=True,
+    )
+
+
+async def _insert_note(
+    conn: aiosqlite.Connection,
+    customer_id: int,
+    author: str,
+    body: str,
+    call_id: str | None,
+    now: str,
+) -> dict[str, Any]:
+    cursor = await conn.execute(
+        "INSERT INTO notes (customer_id, call_id, author, body, created_at) VALUES (?, ?, ?, ?, ?)",
+        (customer_id, call_id, author, body, now),
+    )
+    note_id = _rowid(cursor.lastrowid)
+    await cursor.close()
+    await search.put_notes(conn, [(note_id, body)])
+    return note_json((note_id, customer_id, call_id, author, body, now))
+
+
+async def _insert_disposition(
+    conn: aiosqlite.Connection,
+    customer_id: int,
+    author: str,
+    code: str,
+    call_id: str | None,
+    now: str,
+) -> dict[str, Any]:
+    cursor = await conn.execute(
+        "INSERT INTO dispositions (customer_id, call_id, code, author, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (customer_id, call_id, code, author, now),
+    )
+    disposition_id = _rowid(cursor.lastrowid)
+    await cursor.close()
+    return disposition_json((disposition_id, customer_id, call_id, code, author, now))
+
+
+async def _insert_callback(
+    conn: aiosqlite.Connection,
+    customer_id: int,
+    *,
+    due_at: str,
+    assigned_to: str | None,
+    note: str,
+    created_by: str,
+    now: str,
+) -> dict[str, Any]:
+    cursor = await conn.execute(
+        "INSERT INTO callbacks (customer_id, due_at, assigned_to, state, note,"
+        " created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (customer_id, due_at, assigned_to, "open", note, created_by, now, now),
+    )
+    callback_id = _rowid(cursor.lastrowid)
+    await cursor.close()
+    return callback_json(
+        (callback_id, customer_id, due_at, assigned_to, "open", note, created_by, now, now)
+    )
 
 
 async def _attach_transcripts(conn: aiosqlite.Connection, events: list[dict[str, Any]]) -> None:
@@ -392,6 +615,20 @@ async def _attach_transcripts(conn: aiosqlite.Connection, events: list[dict[str,
         call["transcription"] = by_call.get(str(call["call_id"]))
     for note in notes:
         note["voice_note"] = by_note.get(str(note["id"]))
+
+
+_ATTEMPT_KEYS = (
+    "attempt_id",
+    "campaign_id",
+    "campaign",
+    "number",
+    "state",
+    "tries",
+    "last_outcome",
+    "done_reason",
+    "agent",
+    "dialed_at",
+)
 
 
 def _event(kind: str, data: Mapping[str, Any], time_field: str) -> dict[str, Any]:
@@ -423,4 +660,6 @@ __all__ = [
     "TicketKind",
     "TicketQuery",
     "TicketStatus",
+    "WrapUpEntry",
+    "WrapUpSaved",
 ]

@@ -49,6 +49,7 @@ from callcenter.model.calls import interface_key
 from callcenter.settings import AgentSettings
 from callcenter.store import MAX_PAGE, ConflictError, Interactions, Role, User, ValidationError
 from callcenter.store.calllog import time_key
+from callcenter.store.interactions import WrapUpEntry, WrapUpSaved
 from callcenter.web.api import _moment
 from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.errors import PermissionDenied
@@ -323,27 +324,21 @@ class WrapUp:
     callback_for: str | None
     callback_note: str
 
-    async def save(self, interactions: Interactions, author: str) -> dict[str, Any]:
-        """Disposition, note and callback on the customer's timeline (each its own row; the
-        input was checked beforehand, so the steps fail only if the store does)."""
-        disposition = await interactions.add_disposition(
-            self.customer_id, author=author, code=self.disposition, call_id=self.call_id
+    async def save(self, interactions: Interactions, author: str) -> WrapUpSaved:
+        """Disposition, note and callback on the customer's timeline, in one transaction
+        (see :meth:`Interactions.wrap_up`: all or nothing, once per call and author)."""
+        return await interactions.wrap_up(
+            WrapUpEntry(
+                customer_id=self.customer_id,
+                author=author,
+                call_id=self.call_id,
+                disposition=self.disposition,
+                note=self.note,
+                callback_due=self.callback_due,
+                callback_for=self.callback_for,
+                callback_note=self.callback_note,
+            )
         )
-        note = None
-        if self.note:
-            note = await interactions.add_note(
-                self.customer_id, author=author, body=self.note, call_id=self.call_id
-            )
-        callback = None
-        if self.callback_due is not None:
-            callback = await interactions.add_callback(
-                self.customer_id,
-                due_at=self.callback_due,
-                assigned_to=self.callback_for,
-                note=self.callback_note,
-                created_by=author,
-            )
-        return {"disposition": disposition, "note": note, "callback": callback}
 
 
 def parse_wrap_up(body: Mapping[str, Any], user: User, dispositions: tuple[str, ...]) -> WrapUp:
@@ -386,8 +381,16 @@ async def wrap_up(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     wrap = parse_wrap_up(body, user, agent_settings(request).dispositions)
     saved = await wrap.save(request.app[INTERACTIONS_KEY], user.username)
-    saved["campaign_callback"] = await _campaign_callback(request, wrap, extension)
-    return json_response(saved, status=201)
+    body_out: dict[str, Any] = {
+        "disposition": saved.disposition,
+        "note": saved.note,
+        "callback": saved.callback,
+        "replayed": saved.replayed,
+    }
+    if saved.replayed:  # the campaign was rescheduled by the first request
+        return json_response(body_out, status=200)
+    body_out["campaign_callback"] = await _campaign_callback(request, wrap, extension)
+    return json_response(body_out, status=201)
 
 
 async def _campaign_callback(request: web.Request, wrap: WrapUp, extension: str) -> str | None:

@@ -557,7 +557,9 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": (
             "After a call: disposition, note and callback on the customer's timeline; a"
             " callback on a campaign call also reschedules the number in its campaign"
-            " (campaign_callback: the attempt id)"
+            " (campaign_callback: the attempt id). All three in one transaction: saved"
+            " together or not at all. Once per call and agent: the same wrap-up again"
+            " answers 200 with what was saved (replayed: true), a different one 409"
         ),
         "requestBody": _body(
             _schema(
@@ -574,7 +576,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 ["customer_id", "disposition"],
             )
         ),
-        "responses": {"201": _json({"type": "object"}, "saved")},
+        "responses": {
+            "201": _json({"type": "object"}, "saved"),
+            "200": _json({"type": "object"}, "saved before (a retry)"),
+            "409": answer("Conflict"),
+        },
     },
     "call": {
         "summary": "One logged call with its dispositions and notes (agents: their own calls)",

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from callcenter.fake_pbx import FakeAmiServer
 from callcenter.store import Role
-from callcenter.web.keys import CUSTOMERS_KEY
+from callcenter.web.keys import CUSTOMERS_KEY, DATABASE_KEY
 from callcenter.web.pages import CONTENT_SECURITY_POLICY
 from tests.e2e.test_ami_to_call_log import link_up, until
 from tests.web.agent_calls import PbxScript
@@ -213,6 +213,50 @@ async def test_wrap_up_lands_on_the_timeline_and_the_call_log_record(
     customer = await (await agent.get(f"/api/customers/{customer_id}")).json()
     kinds = {event["type"] for event in customer["timeline"]}
     assert {"call", "disposition", "note", "callback"} <= kinds
+
+
+async def _timeline_kinds(client: Client, customer_id: int) -> list[str]:
+    customer = await (await client.get(f"/api/customers/{customer_id}")).json()
+    return sorted(e["type"] for e in customer["timeline"] if e["type"] != "call")
+
+
+async def test_wrap_up_is_one_transaction_and_a_retry_saves_it_once(agent: Client) -> None:
+    """A wrap-up whose note the database refuses saves nothing (no disposition, no
+    callback); the retry saves everything once, and a second retry of the same wrap-up
+    answers with the rows of the first (lost response, double click)."""
+    [customer_id] = await agent.app[CUSTOMERS_KEY].ensure_for_number("+493012345678")
+    body = {
+        "customer_id": customer_id,
+        "call_id": "1700000000.7",
+        "disposition": "follow_up",
+        "note": "call back about the contract",
+        "callback": {"due_at": "2030-01-02T09:00:00Z", "for": "me"},
+    }
+    async with agent.app[DATABASE_KEY].transaction() as conn:
+        await conn.execute(
+            "CREATE TRIGGER notes_fail BEFORE INSERT ON notes"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+    failed = await post(agent, "/api/agent/wrapup", body)
+    assert failed.status >= 500
+    assert await _timeline_kinds(agent, customer_id) == []
+    async with agent.app[DATABASE_KEY].transaction() as conn:
+        await conn.execute("DROP TRIGGER notes_fail")
+
+    first = await post(agent, "/api/agent/wrapup", body)
+    assert first.status == 201, await first.text()
+    again = await post(agent, "/api/agent/wrapup", body)
+    assert again.status == 200, await again.text()
+    saved, replayed = await first.json(), await again.json()
+    assert replayed["replayed"] is True and saved["replayed"] is False
+    for part in ("disposition", "note", "callback"):
+        assert replayed[part]["id"] == saved[part]["id"]
+    assert await _timeline_kinds(agent, customer_id) == ["callback", "disposition", "note"]
+
+    changed = await post(agent, "/api/agent/wrapup", {**body, "disposition": "resolved"})
+    assert changed.status == 409
+    assert (await changed.json())["error"]["id"] == "conflict"
+    assert await _timeline_kinds(agent, customer_id) == ["callback", "disposition", "note"]
 
 
 async def test_wrap_up_input_is_checked(agent: Client) -> None:
