@@ -31,7 +31,6 @@ from callcenter.web.auth import API_TOKEN_PREFIX, Passwords, new_token
 
 log = logging.getLogger("callcenter")
 
-DEFAULT_CONFIG = Path("config/callcenter.toml")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MIN_PASSWORD = 8
 
@@ -55,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--config",
         type=Path,
-        default=DEFAULT_CONFIG,
+        default=None,
         metavar="PATH",
-        help=f"settings file (default {DEFAULT_CONFIG}); CALLCENTER_<SECTION>_<KEY> overrides",
+        help="settings file (default: the built-in settings); CALLCENTER_<SECTION>_<KEY> overrides",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -222,7 +221,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    path: Path = args.config
+    path: Path | None = args.config
     return load_settings(path, environ)
 
 

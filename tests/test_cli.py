@@ -80,10 +80,27 @@ def test_bad_environment_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert "config error: CALLCENTER_HTTP_PORT: expected an integer" in result.stderr
 
 
-def test_default_config_path_missing(tmp_path: Path) -> None:
-    result = run_cli("serve", cwd=tmp_path)
+def test_a_named_config_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    result = run_cli("serve", "--config", "nowhere.toml", cwd=tmp_path)
     assert result.returncode == 2
-    assert "config error: --config: file not found: config/callcenter.toml" in result.stderr
+    assert "config error: --config: file not found: nowhere.toml" in result.stderr
+
+
+def test_without_config_the_built_in_settings_apply(tmp_path: Path) -> None:
+    """Run from any folder (a wheel install has no config/ next to it)."""
+    db = tmp_path / "elsewhere.db"
+    result = run_cli(
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "agent",
+        cwd=tmp_path,
+        stdin="a-long-password\n",
+        CALLCENTER_DB_PATH=str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    assert sqlite3.connect(db).execute("SELECT username FROM users").fetchall() == [("alice",)]
 
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

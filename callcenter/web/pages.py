@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import jinja2
@@ -30,8 +31,8 @@ from aiohttp import web
 
 from callcenter.web.agent_api import agent_settings
 
-#: The agent_ui folder of the source tree (templates/ and static/).
-UI_DIR = Path(__file__).resolve().parents[2] / "agent_ui"
+#: The agent_ui folder (templates/ and static/), installed as the package callcenter.agent_ui.
+UI_DIR = Path(str(files("callcenter.agent_ui")))
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
