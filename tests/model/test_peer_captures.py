@@ -23,7 +23,7 @@ from callcenter.settings import PbxSettings, load_settings
 from tests.support.truth import judge, load_truth
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-FOLDERS = (FIXTURES / "peer" / "cacofonisk",)
+FOLDERS = (FIXTURES / "peer" / "cacofonisk", FIXTURES / "ami" / "freepbx")
 
 
 def _captures() -> list[Path]:
@@ -51,6 +51,7 @@ def _replay(path: Path, chunk: int | None = None, seed: int | None = None) -> li
 
 def test_the_peer_captures_are_all_here() -> None:
     assert len([p for p in CAPTURES if "cacofonisk" in str(p)]) == 26
+    assert len([p for p in CAPTURES if "freepbx" in str(p)]) >= 17
     for path in CAPTURES:
         assert (path.parent / f"{_name(path)}.truth.json").is_file(), path
 
