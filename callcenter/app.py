@@ -124,7 +124,10 @@ def create_app(
         return await campaigns.call_context(dial_id) if campaigns is not None else None
 
     pops = ScreenPops(
-        hub, lambda number, name, agent: app[CARDS_KEY](number, name, agent), clock, campaign_of
+        hub,
+        lambda number, name, agent, create: app[CARDS_KEY](number, name, agent, create),
+        clock,
+        campaign_of,
     )
     center = settings.center
     listeners: list[Callable[[Change], None]] = [pops.on_change]

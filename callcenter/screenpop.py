@@ -5,9 +5,10 @@ blocks). One named task handles them in order, so an agent never sees "answered"
 "ring" it refers to:
 
 - ``AgentRinging`` (Asterisk's ``AgentCalled`` for queue calls, a ``DialBegin`` to an agent's
-  device otherwise): the customer(s) for the caller's number are looked up (an unknown number
-  gets a stub customer, the same one the call log will link the call to) and a ``ring``
-  message goes to that agent's topic only;
+  device otherwise): the customer(s) for the caller's number are looked up and a ``ring``
+  message goes to that agent's topic only. The pop never waits on a write: for an unknown
+  number the ring goes out at once without a customer, and a ``card`` message follows with the
+  stub customer once it is written (the same record the call log will link the call to);
 - ``CallAnswered``: every agent the call rang for gets ``answered`` with who took it (the
   taker's panel turns the pop into the connected view, the others clear it);
 - ``CallFinished``: ``ended`` with the outcome (an abandoned caller clears the pop).
@@ -32,9 +33,10 @@ from callcenter.store.interactions import Interactions
 
 log = logging.getLogger(__name__)
 
-#: Looks up (or creates a stub for) the caller: ``(number, caller_name) -> card``, where the
-#: card is a JSON-able dict such as ``{"customers": [...], "history": [...]}``.
-CardLookup = Callable[[str, str, str], Awaitable[dict[str, Any]]]
+#: Looks up the caller: ``(number, caller_name, agent, create) -> card``, where the card is a
+#: JSON-able dict such as ``{"customers": [...], "history": [...]}``; with ``create`` an
+#: unknown number gets a stub customer (a write).
+CardLookup = Callable[[str, str, str, bool], Awaitable[dict[str, Any]]]
 #: A campaign call's context by its dial id: ``{"campaign": {...}, "churn": {...}, ...}``.
 CampaignLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -49,11 +51,14 @@ class CustomerCards:
         self._interactions = interactions
         self._history = history
 
-    async def __call__(self, number: str, name: str, agent: str = "") -> dict[str, Any]:
+    async def __call__(
+        self, number: str, name: str, agent: str = "", create: bool = True
+    ) -> dict[str, Any]:
         """``agent``: the interface the card is shown at; the history carries transcripts
-        and recordings of that agent's own calls only (:mod:`callcenter.crm.visibility`)."""
+        and recordings of that agent's own calls only (:mod:`callcenter.crm.visibility`).
+        ``create``: make a stub customer for an unknown number (a write transaction)."""
         found = (await self._customers.lookup(number)).customers if number else []
-        if number and not found:  # the write transaction only for an unknown number
+        if number and not found and create:  # the write only for an unknown number
             ids = await self._customers.ensure_for_number(number, name)
             found = await self._customers.get_many(ids) if ids else []
         history: list[dict[str, Any]] = []
@@ -82,6 +87,7 @@ class ScreenPops:
         self._clock = clock
         self._queue: asyncio.Queue[Change] = asyncio.Queue()
         self._rang: dict[str, set[str]] = {}  # call_id -> agent topics it rang
+        self._stubs: set[asyncio.Task[None]] = set()  # cards completed after their ring
         self.pops_sent = 0
 
     def on_change(self, change: Change) -> None:
@@ -89,12 +95,17 @@ class ScreenPops:
             self._queue.put_nowait(change)
 
     async def run(self) -> None:
-        while True:
-            change = await self._queue.get()
-            try:
-                await self._handle(change)
-            except Exception:
-                log.exception("screen pop failed for %s", type(change).__name__)
+        try:
+            while True:
+                change = await self._queue.get()
+                try:
+                    await self._handle(change)
+                except Exception:
+                    log.exception("screen pop failed for %s", type(change).__name__)
+        finally:
+            for task in self._stubs:
+                task.cancel()
+            await asyncio.gather(*self._stubs, return_exceptions=True)
 
     async def _handle(self, change: Change) -> None:
         if isinstance(change, AgentRinging):
@@ -122,7 +133,7 @@ class ScreenPops:
         self._rang.setdefault(ring.call_id, set()).add(topic)
         if not self._hub.subscribers_of(topic):
             return  # nobody logged in at that phone: no lookup for nothing
-        card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent)
+        card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, False)
         campaign: dict[str, Any] | None = None
         if ring.dial_id is not None and self._campaign_lookup is not None:
             campaign = await self._campaign_lookup(ring.dial_id)
@@ -141,3 +152,17 @@ class ScreenPops:
             },
         )
         self.pops_sent += 1
+        if ring.caller_number and not card.get("customers"):
+            task = asyncio.create_task(self._complete(ring, topic), name=f"pop-card {ring.call_id}")
+            self._stubs.add(task)
+            task.add_done_callback(self._stubs.discard)
+
+    async def _complete(self, ring: AgentRinging, topic: str) -> None:
+        """An unknown caller: write the stub customer, then send the card to the same pop."""
+        try:
+            card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, True)
+        except Exception:
+            log.exception("screen pop card for %s failed", ring.call_id)
+            return
+        if card.get("customers"):
+            self._hub.publish(topic, {"type": "card", "call_id": ring.call_id, **card})

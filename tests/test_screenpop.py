@@ -22,7 +22,7 @@ class Inbox:
         return True
 
 
-async def lookup(number: str, name: str, agent: str = "") -> dict[str, Any]:
+async def lookup(number: str, name: str, agent: str = "", create: bool = True) -> dict[str, Any]:
     await asyncio.sleep(0.01)  # a slow database must not let "answered" overtake "ring"
     return {"customers": [{"id": 7, "name": name, "phones": [{"number": number}]}]}
 
@@ -61,7 +61,9 @@ async def test_queue_member_interfaces_map_to_the_agents_phone() -> None:
 async def test_no_lookup_when_nobody_is_logged_in_at_that_phone() -> None:
     calls: list[str] = []
 
-    async def counting(number: str, name: str, agent: str = "") -> dict[str, Any]:
+    async def counting(
+        number: str, name: str, agent: str = "", create: bool = True
+    ) -> dict[str, Any]:
         calls.append(number)
         return {}
 
@@ -71,3 +73,36 @@ async def test_no_lookup_when_nobody_is_logged_in_at_that_phone() -> None:
     await asyncio.sleep(0.01)
     assert calls == []
     worker.cancel()
+
+
+async def test_an_unknown_caller_pops_at_once_and_the_stub_card_follows() -> None:
+    """The ring never waits for the stub customer to be written."""
+    written = asyncio.Event()
+
+    async def unknown(number: str, name: str, agent: str, create: bool) -> dict[str, Any]:
+        if not create:
+            return {"customers": [], "history": []}
+        await asyncio.sleep(0.2)  # a slow write
+        written.set()
+        return {"customers": [{"id": 9, "name": name}], "history": []}
+
+    hub = Hub()
+    inbox = Inbox()
+    sender = asyncio.create_task(hub.pump(hub.subscribe(inbox, [agent_topic("PJSIP/2001")])))
+    pops = ScreenPops(hub, unknown, clock=lambda: 0.0)
+    worker = asyncio.create_task(pops.run())
+    pops.on_change(AgentRinging("c2", "PJSIP/2001", "+4930999", "New Caller", "support"))
+    await asyncio.sleep(0.05)
+    assert [m["type"] for m in inbox.messages] == ["ring"]
+    assert inbox.messages[0]["customers"] == [] and not written.is_set()
+    await asyncio.wait_for(written.wait(), 2)
+    await asyncio.sleep(0.05)
+    assert inbox.messages[1] == {
+        "type": "card",
+        "call_id": "c2",
+        "customers": [{"id": 9, "name": "New Caller"}],
+        "history": [],
+    }
+    worker.cancel()
+    sender.cancel()
+    await asyncio.gather(worker, sender, return_exceptions=True)

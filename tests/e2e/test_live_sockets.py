@@ -48,10 +48,16 @@ async def test_the_ringing_agent_gets_the_pop_and_only_them(
     await received(ws2, 1)
 
     await fake_pbx.play(b"".join(frames("sip_inbound_answered.ami")))
-    ring, answered, ended = await received(ws1, 3)
-    assert ring["type"] == "ring"
+    messages = await received(ws1, 4)
+    # An unknown caller pops at once; the card with the stub customer follows when written.
+    assert [m["type"] for m in messages if m["type"] != "card"] == ["ring", "answered", "ended"]
+    ring, answered, ended = (m for m in messages if m["type"] != "card")
+    [card] = [m for m in messages if m["type"] == "card"]
+    assert messages.index(card) > messages.index(ring)
     assert (ring["caller_number"], ring["caller_name"]) == ("+493012345678", "Jürgen Müller")
-    [customer] = ring["customers"]  # an unknown caller: a stub to fill in
+    assert ring["customers"] == []
+    [customer] = card["customers"]  # a stub to fill in
+    assert card["call_id"] == ring["call_id"]
     assert customer["phones"][0]["e164"] == "+493012345678"
     assert answered == {"type": "answered", "call_id": ring["call_id"], "agent": "PJSIP/2001"}
     assert (ended["type"], ended["outcome"]) == ("ended", "answered")

@@ -395,6 +395,12 @@ function onRing(message) {
   renderCall();
 }
 
+// An unknown caller rings at once without a customer; the stub customer follows once written.
+function onCard(message) {
+  if (!state.call || state.call.call_id !== message.call_id) return;
+  showCallers(message.customers || [], message.history, state.call.number);
+}
+
 function onAnswered(message) {
   const call = state.call;
   if (!call || call.call_id !== message.call_id) {
@@ -848,6 +854,7 @@ async function main() {
     },
     onMessage: (message) => {
       if (message.type === "ring") onRing(message);
+      else if (message.type === "card") onCard(message);
       else if (message.type === "answered") onAnswered(message);
       else if (message.type === "ended") onEnded(message);
     },
