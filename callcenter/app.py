@@ -46,12 +46,15 @@ from callcenter.store import (
     Segments,
 )
 from callcenter.store.batch import BatchWriter
+from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
+from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcribe import CallTranscriptionFeed, TranscribeOptions, TranscriptionService
 from callcenter.wallboard import WallboardFeed
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
+from callcenter.web.crm_api import BROWSER_KEY, CHANNELS_KEY
 from callcenter.web.keys import (
     ACCOUNTS_KEY,
     AMI_LINK_KEY,
@@ -203,6 +206,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CUSTOMERS_KEY] = customers
     app[INTERACTIONS_KEY] = Interactions(db, clock=clock)
     app[SEGMENTS_KEY] = Segments(db, clock=clock)
+    app[BROWSER_KEY] = CustomerBrowser(db, clock=clock)
+    app[CHANNELS_KEY] = ChannelInteractions(db, clock=clock)
     app[PRIVACY_KEY] = PrivacyService(
         Privacy(db),
         RecordingFiles(

@@ -126,6 +126,9 @@ class PrivacyService:
     async def dossier(self, customer_id: int) -> dict[str, Any]:
         return await self._privacy.dossier(customer_id)
 
+    async def erasure_preview(self, customer_id: int) -> dict[str, Any]:
+        return await self._privacy.erasure_preview(customer_id)
+
     async def erase(self, customer_id: int) -> ErasureReport:
         """Erase the customer in the database (transcripts included), then delete the
         recording files its calls referenced and the audio of its voice notes. The search

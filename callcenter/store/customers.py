@@ -133,6 +133,8 @@ PATCHABLE = (
     "do_not_call",
 )
 
+CONSENT_FIELDS = ("may_call", "may_record", "marketing", "do_not_call")
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerPatch:
@@ -455,9 +457,13 @@ class Customers:
         async with self._db.reading() as conn:
             return await load_customers(conn, ids)
 
-    async def update(self, customer_id: int, patch: CustomerPatch) -> dict[str, Any]:
+    async def update(
+        self, customer_id: int, patch: CustomerPatch, *, changed_by: str = "system"
+    ) -> dict[str, Any]:
         """Apply ``patch``. A stub someone edits becomes a real customer (``is_stub`` false);
-        a merged record cannot be changed (:class:`ConflictError`: change the kept one)."""
+        a merged record cannot be changed (:class:`ConflictError`: change the kept one).
+        Every consent flag and do-not-call that changes value is recorded in
+        ``consent_changes`` with ``changed_by`` and the time."""
         unknown = set(patch.values) - set(PATCHABLE)
         if unknown:
             raise ValidationError(sorted(unknown)[0], "not a field that can be changed")
@@ -485,6 +491,17 @@ class Customers:
             await conn.execute(
                 f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?", params
             )
+            consent = [
+                (customer_id, name, bool(row[name]), bool(patch.values[name]), changed_by, now)
+                for name in CONSENT_FIELDS
+                if name in patch.values and bool(patch.values[name]) != bool(row[name])
+            ]
+            if consent:
+                await conn.executemany(
+                    "INSERT INTO consent_changes (customer_id, field, old_value, new_value,"
+                    " changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    consent,
+                )
             for table, given in (
                 ("customer_phones", patch.phones),
                 ("customer_emails", patch.emails),
@@ -856,7 +873,14 @@ async def merge_into(
             params.append(keep_id)
         await conn.execute(sql, params)
         await conn.execute(f"DELETE FROM {table} WHERE customer_id = ?", (other_id,))
-    for table in ("notes", "dispositions", "callbacks", "tickets"):
+    for table in (
+        "notes",
+        "dispositions",
+        "callbacks",
+        "tickets",
+        "channel_interactions",
+        "consent_changes",
+    ):
         await conn.execute(
             f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep_id, other_id)
         )

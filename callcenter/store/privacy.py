@@ -1,7 +1,8 @@
 """GDPR in the database: everything about one customer, erasure, and recording retention.
 
 Erasure (:meth:`Privacy.erase`) deletes the customer and every record merged into it, with
-their phones, emails, addresses, notes, dispositions, callbacks, tickets and search entries.
+their phones, emails, addresses, notes, dispositions, callbacks, tickets, interactions from
+other channels (e-mails, letters, chats...), consent history and search entries.
 Transcripts of their calls and
 voice notes go too, with their jobs and index entries (the audio paths are returned). The
 calls stay, for anonymous statistics (queue, agent, times, outcome): their link to the
@@ -26,6 +27,7 @@ import aiosqlite
 from callcenter.errors import NotFoundError
 from callcenter.store import search
 from callcenter.store.calllog import call_json, select_calls
+from callcenter.store.channels import erase_interactions, interactions_of
 from callcenter.store.customers import chunks, customer_row, customer_row_data, load_customers
 from callcenter.store.database import Database
 from callcenter.store.interactions import (
@@ -108,6 +110,22 @@ class Privacy:
                 )
                 sections[name] = [render(row) for row in rows]
             tickets = await tickets_of(conn, f"customer_id IN ({marks}) ORDER BY id", family)
+            interactions = await interactions_of(conn, family)
+            consent_changes = [
+                {
+                    "customer_id": int(row[0]),
+                    "field": row[1],
+                    "old_value": bool(row[2]),
+                    "new_value": bool(row[3]),
+                    "changed_by": row[4],
+                    "changed_at": row[5],
+                }
+                for row in await conn.execute_fetchall(
+                    "SELECT customer_id, field, old_value, new_value, changed_by, changed_at"
+                    f" FROM consent_changes WHERE customer_id IN ({marks}) ORDER BY id",
+                    family,
+                )
+            ]
             transcripts = [
                 {"call_id": call_id, **entry["transcript"]}
                 for call_id, entry in (
@@ -129,6 +147,8 @@ class Privacy:
             "calls": calls,
             **sections,
             "tickets": tickets,
+            "interactions": interactions,
+            "consent_changes": consent_changes,
             "transcripts": transcripts,
             "recordings": [
                 {"call_id": call["call_id"], "path": call["recording"]}
@@ -148,6 +168,43 @@ class Privacy:
                 family,
             )
         return [str(row[0]) for row in rows]
+
+    async def erasure_preview(self, customer_id: int) -> dict[str, Any]:
+        """What :meth:`erase` would delete or anonymise, counted (for the confirmation)."""
+        async with self._db.reading() as conn:
+            family = await _family(conn, customer_id)
+            marks = _marks(family)
+            counts: dict[str, Any] = {"customers": family}
+            linked = f"SELECT call_id FROM customer_calls WHERE customer_id IN ({marks})"
+            for name, sql in (
+                ("calls_anonymised", f"SELECT COUNT(*) FROM call_log WHERE call_id IN ({linked})"),
+                (
+                    "recordings",
+                    f"SELECT COUNT(DISTINCT recording) FROM call_log WHERE call_id IN ({linked})"
+                    " AND recording IS NOT NULL",
+                ),
+                ("phones", f"SELECT COUNT(*) FROM customer_phones WHERE customer_id IN ({marks})"),
+                ("emails", f"SELECT COUNT(*) FROM customer_emails WHERE customer_id IN ({marks})"),
+                (
+                    "addresses",
+                    f"SELECT COUNT(*) FROM customer_addresses WHERE customer_id IN ({marks})",
+                ),
+                ("notes", f"SELECT COUNT(*) FROM notes WHERE customer_id IN ({marks})"),
+                (
+                    "dispositions",
+                    f"SELECT COUNT(*) FROM dispositions WHERE customer_id IN ({marks})",
+                ),
+                ("callbacks", f"SELECT COUNT(*) FROM callbacks WHERE customer_id IN ({marks})"),
+                ("tickets", f"SELECT COUNT(*) FROM tickets WHERE customer_id IN ({marks})"),
+                (
+                    "interactions",
+                    f"SELECT COUNT(*) FROM channel_interactions WHERE customer_id IN ({marks})",
+                ),
+            ):
+                params = family
+                rows = list(await conn.execute_fetchall(sql, params))
+                counts[name] = int(rows[0][0])
+        return counts
 
     async def erase(self, customer_id: int) -> Erasure:
         async with self._db.transaction() as conn:
@@ -192,6 +249,7 @@ class Privacy:
                 conn, SubjectKind.VOICE_NOTE, [str(i) for i in note_ids]
             )
             await search.drop_notes(conn, note_ids)
+            await erase_interactions(conn, family)
             await search.drop_customers(conn, family)
             await conn.execute(f"DELETE FROM customer_calls WHERE customer_id IN ({marks})", family)
             # Tombstones first: they reference the kept record.

@@ -4,7 +4,8 @@ store can swap it for ``tsvector`` columns without touching the repositories.
 
 Three FTS5 tables hold a copy of the searchable text: ``customer_search`` (rowid = customer
 id), ``note_search`` (rowid = note id) and ``transcript_search`` (``kind`` and ``subject_id``
-unindexed: a call id, whose customers come from ``customer_calls``, or a voice note's note id).
+unindexed: a call id, whose customers come from ``customer_calls``, a voice note's note id, or
+an ``interaction``'s id in ``channel_interactions``: e-mails, letters, chats...).
 The repositories keep them in sync in the same transaction as every write
 (:func:`put_customers`, :func:`reindex_customers`, :func:`drop_customers`, :func:`put_notes`,
 :func:`drop_notes`, :func:`put_transcript`, :func:`drop_transcripts`); merged and erased
@@ -56,7 +57,7 @@ CustomerDocument = tuple[int, str, str, str]
 class Hit:
     customer_id: int
     matched: str
-    """``customer`` (name, company or email), ``note`` or ``transcript``."""
+    """``customer`` (name, company or email), ``note``, ``transcript`` or ``interaction``."""
     rank: float
 
 
@@ -175,11 +176,18 @@ async def search(conn: aiosqlite.Connection, text: str, *, limit: int) -> list[H
         " WHERE transcript_search MATCH ? ORDER BY 2 LIMIT ?",
         (expression, expression, limit * 4),
     )
+    interaction_rows = await conn.execute_fetchall(
+        "SELECT i.customer_id, s.rank FROM transcript_search s JOIN channel_interactions i"
+        " ON s.kind = 'interaction' AND CAST(i.id AS TEXT) = s.subject_id"
+        " WHERE transcript_search MATCH ? ORDER BY s.rank LIMIT ?",
+        (expression, limit * 4),
+    )
     best: dict[int, Hit] = {}
     for kind, rows in (
         ("customer", customer_rows),
         ("note", note_rows),
         ("transcript", transcript_rows),
+        ("interaction", interaction_rows),
     ):
         for row in rows:
             hit = Hit(int(row[0]), kind, float(row[1]))

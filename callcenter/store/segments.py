@@ -228,6 +228,33 @@ class Segments:
             raise NotFoundError(f"no segment {segment_id}")
         return _segment(rows[0])
 
+    async def update(
+        self, segment_id: int, *, name: str | None = None, where: CustomerFilter | None = None
+    ) -> Segment:
+        """Rename the segment and/or replace its filter."""
+        async with self._db.transaction() as conn:
+            if name is not None:
+                clash = await conn.execute_fetchall(
+                    "SELECT id FROM segments WHERE name = ? AND id <> ?", (name, segment_id)
+                )
+                if list(clash):
+                    raise ConflictError(f"a segment named {name!r} exists")
+                await conn.execute("UPDATE segments SET name = ? WHERE id = ?", (name, segment_id))
+            if where is not None:
+                await conn.execute(
+                    "UPDATE segments SET filter = ? WHERE id = ?",
+                    (json.dumps(where.to_dict(), ensure_ascii=False), segment_id),
+                )
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT id, name, filter, created_by, created_at FROM segments WHERE id = ?",
+                    (segment_id,),
+                )
+            )
+        if not rows:
+            raise NotFoundError(f"no segment {segment_id}")
+        return _segment(rows[0])
+
     async def delete(self, segment_id: int) -> None:
         async with (
             self._db.transaction() as conn,

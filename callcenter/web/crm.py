@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -188,7 +188,9 @@ async def get_customer(request: web.Request) -> web.Response:
 
 async def update_customer(request: web.Request) -> web.Response:
     patch = parse_patch(await read_json_object(request), request.app[PHONES_KEY])
-    customer = await request.app[CUSTOMERS_KEY].update(path_id(request), patch)
+    customer = await request.app[CUSTOMERS_KEY].update(
+        path_id(request), patch, changed_by=_username(request)
+    )
     return json_response(customer)
 
 
@@ -303,12 +305,17 @@ async def add_callback(request: web.Request) -> web.Response:
 
 async def list_callbacks(request: web.Request) -> web.Response:
     """``?state=open`` (default; ``all`` for every state), ``?assigned_to=me|USER`` (theirs
-    and anyone's), ``?due_before=``, ``?customer=``, ``?limit=``."""
+    and anyone's), ``?due_before=``, ``?customer=``, ``?limit=``. Agents see only their own
+    and unassigned callbacks (``assigned_to`` is always ``me`` for them)."""
     params = request.query
     _unknown(params, ("state", "assigned_to", "due_before", "customer", "limit"))
     state_text = _single(params, "state") or "open"
     state = None if state_text == "all" else _enum_value("state", state_text, CallbackState)
     assigned = _single(params, "assigned_to")
+    if request[PRINCIPAL_KEY].user.role is Role.AGENT:
+        if assigned not in (None, "me", _username(request)):
+            raise PermissionDenied("agents see their own callbacks and unassigned ones")
+        assigned = "me"
     if assigned == "me":
         assigned = _username(request)
     due_before = _single(params, "due_before")
@@ -338,6 +345,15 @@ async def update_callback(request: web.Request) -> web.Response:
     _only(body, ("state", "due_at", "assigned_to", "note"))
     if not body:
         raise ValidationError("body", "nothing to change")
+    user = request[PRINCIPAL_KEY].user
+    if user.role is Role.AGENT:
+        # An agent works their own callbacks and unassigned ones, and may take one
+        # (assign it to themselves) or give it back, but not hand it to someone else.
+        current = await request.app[INTERACTIONS_KEY].get_callback(path_id(request))
+        if current["assigned_to"] not in (None, user.username):
+            raise PermissionDenied("this callback is assigned to someone else")
+        if "assigned_to" in body and _assignee(body) not in (None, user.username):
+            raise PermissionDenied("only supervisors assign callbacks to others")
     callback = await request.app[INTERACTIONS_KEY].update_callback(
         path_id(request),
         state=_enum_value("state", body["state"], CallbackState) if "state" in body else None,
@@ -352,47 +368,81 @@ async def update_callback(request: web.Request) -> web.Response:
 
 
 async def add_ticket(request: web.Request) -> web.Response:
-    """``{"subject", "kind": "ticket"|"complaint", "calls": [call ids]}``."""
+    """``{"subject", "kind": "ticket"|"complaint", "calls": [call ids], "assigned_to",
+    "category", "due_at"}``."""
     body = await read_json_object(request)
-    _only(body, ("subject", "kind", "calls"))
+    _only(body, ("subject", "kind", "calls", "assigned_to", "category", "due_at"))
     subject = _text(body, "subject", MAX_SUBJECT, required=True)
     assert subject is not None
+    due = body.get("due_at")
     ticket = await request.app[INTERACTIONS_KEY].add_ticket(
         path_id(request),
         kind=_enum_value("kind", body.get("kind", "ticket"), TicketKind),
         subject=subject,
         created_by=_username(request),
         calls=_call_ids(body, "calls"),
+        assigned_to=_assignee(body),
+        category=_category(body),
+        due_at=_due("due_at", due) if due is not None else None,
     )
     return json_response(ticket, status=201)
 
 
+def _category(body: Mapping[str, Any]) -> str:
+    value = body.get("category", "")
+    if value == "":
+        return ""
+    text = _text(body, "category", 64, required=False)
+    return text or ""
+
+
 async def list_tickets(request: web.Request) -> web.Response:
-    """``?status=``, ``?kind=``, ``?customer=``, ``?limit=``; recently updated first."""
+    """``?status=``, ``?kind=``, ``?customer=``, ``?assigned_to=me|USER``, ``?category=``,
+    ``?overdue=true``, ``?limit=``; recently updated first."""
     params = request.query
-    _unknown(params, ("status", "kind", "customer", "limit"))
+    _unknown(params, ("status", "kind", "customer", "limit", "assigned_to", "category", "overdue"))
     status = _single(params, "status")
     kind = _single(params, "kind")
+    assigned = _single(params, "assigned_to")
+    if assigned == "me":
+        assigned = _username(request)
+    overdue = _single(params, "overdue")
+    if overdue not in (None, "true", "false"):
+        raise ValidationError("overdue", "expected true or false")
     query = TicketQuery(
         status=_enum_value("status", status, TicketStatus) if status else None,
         kind=_enum_value("kind", kind, TicketKind) if kind else None,
         customer_id=_customer_param(params),
         limit=_limit(params, 100),
+        assigned_to=assigned.strip().lower() if assigned else None,
+        category=_single(params, "category"),
+        overdue_at=time_key(datetime.now(UTC)) if overdue == "true" else None,
     )
     return json_response({"items": await request.app[INTERACTIONS_KEY].tickets(query)})
 
 
 async def update_ticket(request: web.Request) -> web.Response:
-    """``{"status", "subject", "add_calls": [call ids]}`` (any)."""
+    """``{"status", "subject", "add_calls": [call ids], "assigned_to" (null: nobody),
+    "category", "due_at" (null: none), "resolution"}`` (any)."""
     body = await read_json_object(request)
-    _only(body, ("status", "subject", "add_calls"))
+    _only(
+        body,
+        ("status", "subject", "add_calls", "assigned_to", "category", "due_at", "resolution"),
+    )
     if not body:
         raise ValidationError("body", "nothing to change")
+    due = body.get("due_at")
     ticket = await request.app[INTERACTIONS_KEY].update_ticket(
         path_id(request),
         status=_enum_value("status", body["status"], TicketStatus) if "status" in body else None,
         subject=_text(body, "subject", MAX_SUBJECT, required=True) if "subject" in body else None,
         add_calls=_call_ids(body, "add_calls"),
+        assigned_to=_assignee(body) if "assigned_to" in body else UNSET,
+        category=_category(body) if "category" in body else None,
+        due_at=(_due("due_at", due) if due is not None else None) if "due_at" in body else UNSET,
+        resolution=_text(body, "resolution", MAX_BODY, required=True)
+        if "resolution" in body
+        else None,
     )
     return json_response(ticket)
 

@@ -64,6 +64,7 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _STRING = {"type": "string"}
+_CHANNELS = ("email", "meeting", "letter", "chat", "social")
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
 _LIMIT = _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 500})
@@ -241,6 +242,9 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                     "subject": _STRING,
                     "kind": {"enum": ["ticket", "complaint"]},
                     "calls": {"type": "array", "items": _STRING},
+                    "assigned_to": _NULLABLE_STRING,
+                    "category": _STRING,
+                    "due_at": _TIME,
                 },
                 "required": ["subject"],
             }
@@ -279,6 +283,9 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             _query("status", "open, pending, resolved or closed"),
             _query("kind", "ticket or complaint"),
             _query("customer", "customer id", {"type": "integer"}),
+            _query("assigned_to", "'me' or a username"),
+            _query("category", "category, exactly"),
+            _query("overdue", "only unresolved tickets past their due time", {"type": "boolean"}),
             _LIMIT,
         ],
         "responses": {"200": _items("Ticket")},
@@ -292,6 +299,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                     "status": {"enum": ["open", "pending", "resolved", "closed"]},
                     "subject": _STRING,
                     "add_calls": {"type": "array", "items": _STRING},
+                    "assigned_to": _NULLABLE_STRING,
+                    "category": _STRING,
+                    "due_at": {"type": ["string", "null"], "format": "date-time"},
+                    "resolution": _STRING,
                 },
             }
         ),
@@ -320,6 +331,94 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _items("Customer", segment=ref("Segment"))},
     },
     "segment_delete": {"summary": "Delete a segment", "responses": {"204": _NO_CONTENT}},
+    # --- the CRM pages (callcenter/web/crm_api.py)
+    "customers_browse": {
+        "summary": "A page of customers: search, filters, sort, offset, with a (capped) count",
+        "parameters": [
+            _query("q", "words searched in names, companies, emails, notes, interactions"),
+            _query("sort", "id, -id, name, -name, last_contact, -last_contact"),
+            _query("offset", "rows to skip", {"type": "integer", "minimum": 0}),
+            _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 200}),
+            *_FILTERS,
+        ],
+        "responses": {
+            "200": _json(
+                _schema(
+                    {
+                        "items": {"type": "array", "items": ref("Customer")},
+                        "total": {"type": "integer"},
+                        "total_capped": {"type": "boolean"},
+                        "offset": {"type": "integer"},
+                        "limit": {"type": "integer"},
+                    }
+                )
+            )
+        },
+    },
+    "customers_bulk": {
+        "summary": "Tag, untag, set the owner of, or add to a campaign, selected customers",
+        "requestBody": _body(
+            _schema(
+                {
+                    "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 500},
+                    "action": {"enum": ["tag", "untag", "owner", "campaign"]},
+                    "tag": _STRING,
+                    "owner": _NULLABLE_STRING,
+                    "campaign_id": {"type": "integer"},
+                },
+                ["ids", "action"],
+            )
+        ),
+        "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
+    },
+    "customers_selection_csv": {
+        "summary": "Selected customers as CSV",
+        "requestBody": _body(
+            _schema({"ids": {"type": "array", "items": {"type": "integer"}}}, ["ids"])
+        ),
+        "responses": {"200": _CSV},
+    },
+    "customer_consent_history": {
+        "summary": "Who changed the customer's consent or do-not-call, and when",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "customer_same_number": {
+        "summary": "Other customers having one of this customer's numbers (merge candidates)",
+        "responses": {"200": _items("Customer")},
+    },
+    "customer_erasure_preview": {
+        "summary": "What a GDPR erasure would delete or anonymise, counted",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "customer_interactions": {
+        "summary": "The customer's e-mails, meetings, letters, chats and social messages",
+        "responses": {"200": _items("Interaction")},
+    },
+    "customer_interaction_add": {
+        "summary": "Log an interaction; idempotent by external_id (200 and duplicate: true)",
+        "requestBody": _body(
+            _schema(
+                {
+                    "channel": {"enum": list(_CHANNELS)},
+                    "direction": {"enum": ["inbound", "outbound"]},
+                    "subject": _STRING,
+                    "body": _STRING,
+                    "occurred_at": _TIME,
+                    "external_id": _STRING,
+                },
+                ["channel", "direction", "occurred_at"],
+            )
+        ),
+        "responses": {
+            "201": _json(ref("Interaction"), "created"),
+            "200": _json(ref("Interaction"), "posted before: the stored one, duplicate true"),
+        },
+    },
+    "segment_update": {
+        "summary": "Rename a segment or replace its filter",
+        "requestBody": _body(_schema({"name": _STRING, "filter": ref("CustomerFilter")})),
+        "responses": {"200": _json(ref("Segment")), "409": answer("Conflict")},
+    },
     "customers_import": {
         "summary": "Import customers from CSV (the body, or the 'file' field of a form)",
         "parameters": [
@@ -776,7 +875,25 @@ SCHEMAS: dict[str, Any] = {
             "created_by": _STRING,
             "created_at": _TIME,
             "updated_at": _TIME,
+            "assigned_to": _NULLABLE_STRING,
+            "category": _STRING,
+            "due_at": {"type": ["string", "null"], "format": "date-time"},
+            "resolution": _STRING,
             "calls": {"type": "array", "items": _STRING},
+        }
+    ),
+    "Interaction": _object(
+        {
+            "id": _ID,
+            "customer_id": {"type": "integer"},
+            "channel": {"enum": list(_CHANNELS)},
+            "direction": {"enum": ["inbound", "outbound"]},
+            "subject": _STRING,
+            "body": _STRING,
+            "occurred_at": _TIME,
+            "external_id": _NULLABLE_STRING,
+            "author": _STRING,
+            "created_at": _TIME,
         }
     ),
     "Segment": _object(
@@ -804,6 +921,8 @@ SCHEMAS: dict[str, Any] = {
             "dispositions": {"type": "array", "items": ref("Disposition")},
             "callbacks": {"type": "array", "items": ref("Callback")},
             "tickets": {"type": "array", "items": ref("Ticket")},
+            "interactions": {"type": "array", "items": ref("Interaction")},
+            "consent_changes": {"type": "array", "items": {"type": "object"}},
             "recordings": {"type": "array", "items": {"type": "object"}},
         }
     ),

@@ -48,6 +48,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 
+#: (path, label, roles that may use it) of every page, in the navigation's order: one
+#: navigation on every page; the pages' scripts hide the links the user's role may not follow
+#: (the API behind each page checks the role anyway).
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("agent", "Agent panel", "agent supervisor admin"),
+    ("customers", "Customers", "agent supervisor admin"),
+    ("tickets", "Tickets", "agent supervisor admin"),
+    ("callbacks", "Callbacks", "agent supervisor admin"),
+    ("wallboard", "Wallboard", "supervisor admin"),
+    ("reports", "Reports", "supervisor admin"),
+    ("campaigns", "Campaigns", "supervisor admin"),
+)
+
 _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -92,6 +105,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._env.globals["navigation"] = NAVIGATION
 
     def render(self, template: str, **context: object) -> web.Response:
         html = self._env.get_template(template).render(**context)

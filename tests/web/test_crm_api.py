@@ -162,12 +162,18 @@ async def test_callbacks(client: Any, agent: Any) -> None:
     assert error["details"]["field"] == "assigned_to"
     listed = await (await client.get("/api/callbacks?assigned_to=me")).json()
     assert [c["id"] for c in listed["items"]] == [mine["id"]]  # mine = "anyone"
+    # An agent sees only their own and unassigned callbacks (issue 16, item 9).
     every = await (await client.get("/api/callbacks")).json()
-    assert len(every["items"]) == 2
+    assert [c["id"] for c in every["items"]] == [mine["id"]]
+    assert (await client.get("/api/callbacks?assigned_to=bob")).status == 403
+    bobs_id = (await bobs.json())["id"]
+    assert (await patch(client, f"/api/callbacks/{bobs_id}", {"state": "done"})).status == 403
+    taken = await patch(client, f"/api/callbacks/{mine['id']}", {"assigned_to": "bob"})
+    assert taken.status == 403
     done = await patch(client, f"/api/callbacks/{mine['id']}", {"state": "done"})
     assert (await done.json())["state"] == "done"
-    remaining = await (await client.get("/api/callbacks?state=open")).json()
-    assert [c["assigned_to"] for c in remaining["items"]] == ["bob"]
+    remaining = await (await client.get("/api/callbacks?state=all")).json()
+    assert [c["state"] for c in remaining["items"]] == ["done"]
     error = await error_of(await patch(client, f"/api/callbacks/{mine['id']}", {"state": "x"}))
     assert error["details"]["field"] == "state"
     assert (await patch(client, "/api/callbacks/999", {"state": "done"})).status == 404

@@ -75,6 +75,14 @@ export function renderCard(root, customer, { onDial, dialDisabled = false } = {}
   root.dataset.customerId = String(customer.id);
 }
 
+const CHANNELS = {
+  email: "E-mail",
+  meeting: "Meeting",
+  letter: "Letter",
+  chat: "Chat",
+  social: "Social message",
+};
+
 function summary(event) {
   const item = event[event.type] || {};
   switch (event.type) {
@@ -91,6 +99,13 @@ function summary(event) {
       return `Callback ${item.state}, due ${when(item.due_at)}${item.note ? `: ${item.note}` : ""}`;
     case "ticket":
       return `${item.kind} (${item.status}): ${item.subject}`;
+    case "interaction": {
+      const way = item.direction === "inbound" ? "from the customer" : "to the customer";
+      const text = [item.subject, item.body].filter(Boolean).join(" — ");
+      return `${CHANNELS[item.channel] || item.channel} ${way} (logged by ${item.author}): ${text}`;
+    }
+    case "campaign":
+      return `Campaign “${item.campaign}”: ${String(item.last_outcome || item.state).replaceAll("_", " ")}, ${item.tries} tries`;
     default:
       return event.type;
   }

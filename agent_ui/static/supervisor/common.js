@@ -24,6 +24,13 @@ export function forbidden(error) {
   return true;
 }
 
+/** Hide the navigation links whose data-roles do not include `role`. */
+export function showNavigation(role) {
+  for (const link of document.querySelectorAll("nav [data-roles]")) {
+    link.hidden = !link.dataset.roles.split(" ").includes(role);
+  }
+}
+
 /** GET /api/me (a 401 goes to the login page): the user, or null. */
 export async function whoami() {
   let me;
@@ -35,6 +42,7 @@ export async function whoami() {
   }
   const user = me.user;
   $("whoami").textContent = `${user.username} · ${user.role}`;
+  showNavigation(user.role);
   $("logout").addEventListener("click", async (event) => {
     event.currentTarget.disabled = true;
     try {
