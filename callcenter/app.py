@@ -52,10 +52,12 @@ from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcribe import CallTranscriptionFeed, TranscribeOptions, TranscriptionService
 from callcenter.wallboard import WallboardFeed
+from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
 from callcenter.web.crm_api import BROWSER_KEY, CHANNELS_KEY
 from callcenter.web.keys import (
+    ACCOUNT_ADMIN_KEY,
     ACCOUNTS_KEY,
     AMI_LINK_KEY,
     AUDIT_KEY,
@@ -78,6 +80,7 @@ from callcenter.web.keys import (
     SCREEN_POPS_KEY,
     SEGMENTS_KEY,
     SETTINGS_KEY,
+    SOCKET_GUARD_KEY,
     TRANSCRIPTION_KEY,
     WALLBOARD_KEY,
 )
@@ -86,6 +89,7 @@ from callcenter.web.middlewares import auth_middleware, error_middleware, securi
 from callcenter.web.pages import PAGES_KEY, Pages
 from callcenter.web.routes import setup_routes
 from callcenter.web.sip_proxy import SIP_PROXY_KEY, SipProxy
+from callcenter.web.socket_guard import SocketGuard
 
 log = logging.getLogger(__name__)
 
@@ -228,14 +232,21 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[_CLOCK_KEY],
         session_ttl_s=app[_SESSION_TTL_KEY],
     )
+    guard = SocketGuard(app[AUTHENTICATOR_KEY].still_valid)
+    app[SOCKET_GUARD_KEY] = guard
+    app[ACCOUNT_ADMIN_KEY] = AccountAdmin(
+        accounts, audit, app[PASSWORDS_KEY], clock=clock, changed=guard.recheck
+    )
     writer_task = asyncio.create_task(writer.run(), name="call-log-writer")
+    guard_task = asyncio.create_task(guard.run(), name="socket-guard")
     log.info("database %s open", db.path)
     try:
         yield
     finally:
-        writer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer_task
+        for task in (guard_task, writer_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await db.close()
         log.info("database closed")
 

@@ -1,4 +1,5 @@
-"""Command line: ``callcenter serve | demo | replay | user add | token add | import customers``.
+"""Command line: ``callcenter serve | demo | replay | user add|disable|enable|password |
+token add|list|revoke | import customers``.
 
 Exit status: 0 success, 1 a runtime failure (database, port in use, ...), 2 bad usage or a bad
 configuration (printed as ``config error: <key>: <reason>``).
@@ -22,12 +23,14 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from callcenter import __version__
 from callcenter.errors import CallcenterError, ConfigError
 from callcenter.settings import Settings, load_settings
-from callcenter.store import Accounts, AuditLog, Database, Role, token_hash
+from callcenter.store import Accounts, AuditLog, Database, Role
 from callcenter.store.accounts import check_extension, check_username, normalize_username, sip_user
 
 if TYPE_CHECKING:
     from callcenter.crm.csv_import import ImportSummary
-from callcenter.web.auth import API_TOKEN_PREFIX, Passwords, new_token
+from callcenter.store.accounts import ApiToken
+from callcenter.web.account_admin import AccountAdmin
+from callcenter.web.auth import Passwords
 
 log = logging.getLogger("callcenter")
 
@@ -116,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user_sip.add_argument("name", metavar="NAME")
     user_sip.set_defaults(run=_user_sip_password)
+    for action, helptext in (
+        ("disable", "disable a user: their sessions, API tokens and open sockets stop"),
+        ("enable", "enable a disabled user again (old sessions stay ended)"),
+        ("password", "set a user's password (stdin or prompt); all their sessions end"),
+    ):
+        command = user.add_parser(action, parents=[config], help=helptext)
+        command.add_argument("name", metavar="NAME")
+        command.set_defaults(run=_user_account, account_action=action)
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -125,7 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token_add.add_argument("name", metavar="USER")
     token_add.add_argument("--label", default="api", help="what the token is for")
+    token_add.add_argument(
+        "--expires-days",
+        type=_positive_int,
+        metavar="N",
+        help="valid for N days (default: until revoked)",
+    )
     token_add.set_defaults(run=_token_add)
+    token_list = token.add_parser("list", parents=[config], help="list API tokens (no secrets)")
+    token_list.add_argument("name", metavar="USER", nargs="?", help="only this user's")
+    token_list.set_defaults(run=_token_list)
+    token_revoke = token.add_parser("revoke", parents=[config], help="revoke an API token at once")
+    token_revoke.add_argument("token_id", metavar="ID", type=_positive_int)
+    token_revoke.set_defaults(run=_token_revoke)
 
     importing = commands.add_parser("import", help="import data").add_subparsers(
         dest="import_command", required=True, metavar="WHAT"
@@ -388,26 +411,78 @@ async def _set_sip_password(settings: Settings, username: str, sip_password: str
 
 def _token_add(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = _settings(args, environ)
-    token = asyncio.run(_create_token(settings, args.name, args.label))
+    token = asyncio.run(_create_token(settings, args.name, args.label, args.expires_days))
     print(token)
     return 0
 
 
-async def _create_token(settings: Settings, username: str, label: str) -> str:
+async def _account_admin(settings: Settings) -> tuple[Database, AccountAdmin]:
     db = await Database.open(Path(settings.db.path))
+    return db, AccountAdmin(Accounts(db), AuditLog(db), Passwords())
+
+
+async def _create_token(
+    settings: Settings, username: str, label: str, expires_days: int | None = None
+) -> str:
+    db, admin = await _account_admin(settings)
     try:
-        accounts = Accounts(db)
-        user = await accounts.get_user(username)
-        token = new_token(API_TOKEN_PREFIX)
-        token_id = await accounts.create_api_token(
-            user.id, label, token_hash(token), now=time.time()
-        )
-        await AuditLog(db).audit(
-            _cli_actor(), "token.create", user.username, {"token_id": token_id, "label": label}
+        _, secret = await admin.create_token(
+            _cli_actor(), username, label, expires_in_days=expires_days
         )
     finally:
         await db.close()
-    return token
+    return secret
+
+
+def _token_list(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    async def run() -> list[ApiToken]:
+        db, admin = await _account_admin(_settings(args, environ))
+        try:
+            return await admin.tokens(args.name)
+        finally:
+            await db.close()
+
+    for token in asyncio.run(run()):
+        state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
+        expires = f"expires {token.expires_at}" if token.expires_at else "no expiry"
+        print(f"{token.id}\t{token.username}\t{token.name}\t{token.created_at}\t{expires}\t{state}")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    async def run() -> ApiToken:
+        db, admin = await _account_admin(_settings(args, environ))
+        try:
+            return await admin.revoke_token(_cli_actor(), args.token_id)
+        finally:
+            await db.close()
+
+    token = asyncio.run(run())
+    print(f"revoked token {token.id} ({token.name}) of {token.username}")
+    return 0
+
+
+def _user_account(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``user disable|enable|password NAME`` (the server notices within seconds: see
+    :mod:`callcenter.web.account_admin`)."""
+    settings = _settings(args, environ)
+    action: str = args.account_action
+    password = read_password(sys.stdin) if action == "password" else ""
+
+    async def run() -> None:
+        db, admin = await _account_admin(settings)
+        try:
+            if action == "password":
+                await admin.set_password(_cli_actor(), args.name, password)
+            else:
+                await admin.set_active(_cli_actor(), args.name, action == "enable")
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+    done = {"disable": "disabled", "enable": "enabled", "password": "new password set for"}
+    print(f"{done[action]} {normalize_username(args.name)}")
+    return 0
 
 
 # --- import --------------------------------------------------------------------------------

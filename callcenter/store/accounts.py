@@ -48,6 +48,7 @@ class User:
             "username": self.username,
             "role": self.role.value,
             "extension": self.extension,
+            "active": self.active,
         }
 
 
@@ -144,15 +145,34 @@ class Accounts:
             return None
         return _user(row), str(row[5])
 
-    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        async with (
-            self._db.transaction() as conn,
-            conn.execute(
+    async def set_password_hash(
+        self, user_id: int, password_hash: str, *, end_sessions: bool = False, keep: str = ""
+    ) -> None:
+        """Replace the password hash; with ``end_sessions`` the user's sessions end too,
+        except the one whose digest is ``keep`` (the session that changed the password)."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
                 "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
-            ) as cursor,
-        ):
-            if cursor.rowcount != 1:
-                raise NotFoundError(f"no user with id {user_id}")
+            ) as cursor:
+                if cursor.rowcount != 1:
+                    raise NotFoundError(f"no user with id {user_id}")
+            if end_sessions:
+                await conn.execute(
+                    "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?", (user_id, keep)
+                )
+
+    async def set_active(self, user_id: int, active: bool) -> None:
+        """Enable or disable a user. A disabled user's sessions are deleted (so enabling
+        them again does not revive old cookies); their API tokens stop working while the
+        account is disabled (every lookup checks ``active``)."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE users SET active = ? WHERE id = ?", (active, user_id)
+            ) as cursor:
+                if cursor.rowcount != 1:
+                    raise NotFoundError(f"no user with id {user_id}")
+            if not active:
+                await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
     async def get_user(self, username: str) -> User:
         async with (
@@ -211,42 +231,75 @@ class Accounts:
     # --- API tokens ----------------------------------------------------------------------
 
     async def create_api_token(
-        self, user_id: int, name: str, token_digest: str, *, now: float
+        self,
+        user_id: int,
+        name: str,
+        token_digest: str,
+        *,
+        now: float,
+        expires_at: float | None = None,
     ) -> int:
         async with (
             self._db.transaction() as conn,
             conn.execute(
-                "INSERT INTO api_tokens (user_id, name, token_hash, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (user_id, name, token_digest, iso(now)),
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user_id, name, token_digest, iso(now), iso(expires_at)),
             ) as cursor,
         ):
             token_id = _rowid(cursor.lastrowid)
         return token_id
 
-    async def token_user(self, token_digest: str) -> User | None:
-        """The active user owning this unrevoked API token, or None."""
+    async def token_user(self, token_digest: str, *, now: float | None = None) -> User | None:
+        """The active user owning this unrevoked, unexpired API token, or None."""
         async with (
             self._db.reading() as conn,
             conn.execute(
                 f"SELECT {_USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id"
-                " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.active = ?",
-                (token_digest, True),
+                " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.active = ?"
+                " AND (t.expires_at IS NULL OR t.expires_at > ?)",
+                (token_digest, True, iso(now) if now is not None else ""),
             ) as cursor,
         ):
             row = await cursor.fetchone()
         return None if row is None else _user(row)
 
-    async def revoke_api_token(self, token_id: int, *, now: float) -> None:
-        async with (
-            self._db.transaction() as conn,
-            conn.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (iso(now), token_id),
-            ) as cursor,
-        ):
-            if cursor.rowcount != 1:
-                raise NotFoundError(f"no active API token with id {token_id}")
+    async def api_tokens(self, user_id: int | None = None) -> list[ApiToken]:
+        """Tokens (never their secrets or hashes), newest first; of one user if given."""
+        sql = (
+            "SELECT t.id, u.username, t.name, t.created_at, t.expires_at, t.revoked_at"
+            " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        )
+        params: tuple[Any, ...] = ()
+        if user_id is not None:
+            sql += " WHERE t.user_id = ?"
+            params = (user_id,)
+        async with self._db.reading() as conn:
+            rows = await conn.execute_fetchall(sql + " ORDER BY t.id DESC", params)
+        return [ApiToken(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+
+    async def revoke_api_token(
+        self, token_id: int, *, now: float, user_id: int | None = None
+    ) -> ApiToken:
+        """Revoke an active token (only ``user_id``'s, if given); returns it."""
+        owner = "" if user_id is None else " AND user_id = ?"
+        params: tuple[Any, ...] = (iso(now), token_id) + (() if user_id is None else (user_id,))
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL" + owner,
+                params,
+            ) as cursor:
+                if cursor.rowcount != 1:
+                    raise NotFoundError(f"no active API token with id {token_id}")
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT t.id, u.username, t.name, t.created_at, t.expires_at, t.revoked_at"
+                    " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+                    (token_id,),
+                )
+            )
+        r = rows[0]
+        return ApiToken(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5])
 
     # --- browser phones (WebRTC) ---------------------------------------------------------
 
@@ -285,6 +338,28 @@ class Accounts:
         ):
             if cursor.rowcount != 1:
                 raise NotFoundError(f"user {user_id} has no browser phone")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as listed: who it acts as and its lifetime, never its secret."""
+
+    id: int
+    username: str
+    name: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.username,
+            "label": self.name,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)

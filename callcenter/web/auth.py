@@ -6,7 +6,8 @@ HttpOnly, SameSite=Lax, Path=/, and Secure when ``http.secure_cookies`` is on (t
 also named with the ``__Host-`` prefix, which browsers only accept on HTTPS without Domain).
 
 API tokens (``Authorization: Bearer cc_…``) act as their user; they are random, stored as
-SHA-256, never expire and are revoked explicitly. They are not ambient credentials (a browser
+SHA-256, expire when created with an expiry (``expires_in_days``) and are revoked explicitly
+(:mod:`callcenter.web.account_admin`). They are not ambient credentials (a browser
 never adds them on its own), so requests carrying them need no CSRF check.
 
 CSRF: for every unsafe request (POST, PUT, PATCH, DELETE) not authenticated by a bearer token
@@ -26,7 +27,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
@@ -36,6 +37,7 @@ from yarl import URL
 
 from callcenter.store import Accounts, AuditLog, Role, User, token_hash
 from callcenter.web.errors import InvalidCredentials, RateLimited
+from callcenter.web.socket_guard import Credential
 
 SESSION_TTL_S = 12 * 3600.0
 API_TOKEN_PREFIX = "cc_"
@@ -78,6 +80,8 @@ class Principal:
 
     user: User
     via: Literal["session", "token"]
+    secret: str = field(default="", repr=False)
+    """The session or API token that authenticated the request (for the socket guard)."""
 
 
 def new_token(prefix: str = "") -> str:
@@ -299,4 +303,10 @@ class Authenticator:
         return await self._accounts.session_user(token_hash(session_token), now=self._clock())
 
     async def token_user(self, api_token: str) -> User | None:
-        return await self._accounts.token_user(token_hash(api_token))
+        return await self._accounts.token_user(token_hash(api_token), now=self._clock())
+
+    async def still_valid(self, credential: Credential) -> bool:
+        """Whether an open socket's credential still authenticates (see SocketGuard)."""
+        if credential.via == "token":
+            return await self.token_user(credential.secret) is not None
+        return await self.session_user(credential.secret) is not None

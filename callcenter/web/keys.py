@@ -28,8 +28,10 @@ from callcenter.store import (
 from callcenter.store.reports import Reports
 from callcenter.transcribe import TranscriptionService
 from callcenter.wallboard import WallboardFeed
+from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal
 from callcenter.web.linkstatus import LinkStatusProvider
+from callcenter.web.socket_guard import SocketGuard
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DATABASE_KEY = web.AppKey("database", Database)
@@ -57,6 +59,8 @@ INTERACTIONS_KEY = web.AppKey("interactions", Interactions)
 SEGMENTS_KEY = web.AppKey("segments", Segments)
 PRIVACY_KEY = web.AppKey("privacy", PrivacyService)
 DIALER_KEY = web.AppKey("dialer", Dialer)
+ACCOUNT_ADMIN_KEY = web.AppKey("account_admin", AccountAdmin)
+SOCKET_GUARD_KEY = web.AppKey("socket_guard", SocketGuard)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 SESSION_TOKEN_KEY: web.RequestKey[str] = web.RequestKey("session_token", str)

@@ -147,7 +147,7 @@ async def _identify(request: web.Request) -> Principal | None:
         user = await auth.token_user(credentials.strip())
         if user is None:
             raise AuthenticationRequired("invalid or revoked API token")
-        return Principal(user, "token")
+        return Principal(user, "token", credentials.strip())
     secure = request.app[SETTINGS_KEY].http.secure_cookies
     token = request.cookies.get(session_cookie_name(secure))
     if not token:
@@ -156,7 +156,7 @@ async def _identify(request: web.Request) -> Principal | None:
     if user is None:
         return None
     request[SESSION_TOKEN_KEY] = token
-    return Principal(user, "session")
+    return Principal(user, "session", token)
 
 
 def _check_origin(request: web.Request) -> None:

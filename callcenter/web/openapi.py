@@ -128,6 +128,54 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _items("Call", total={"type": "integer"})},
     },
     "users": {"summary": "All users", "responses": {"200": _items("User")}},
+    "me_password": {
+        "summary": "Change your own password (your other sessions end)",
+        "requestBody": _body(
+            _schema(
+                {"current_password": _STRING, "new_password": _STRING},
+                ["current_password", "new_password"],
+            )
+        ),
+        "responses": {"204": {"description": "changed"}},
+    },
+    "user_update": {
+        "summary": (
+            "Disable (active: false) or enable a user; a disabled user's sessions, API tokens"
+            " and open sockets stop at once. Audited"
+        ),
+        "requestBody": _body(_schema({"active": {"type": "boolean"}}, ["active"])),
+        "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
+    },
+    "user_password": {
+        "summary": "Set a user's password (all their sessions end). Audited",
+        "requestBody": _body(_schema({"password": _STRING}, ["password"])),
+        "responses": {"204": {"description": "changed"}},
+    },
+    "tokens": {
+        "summary": "API tokens (never their secrets): your own; admins see all",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "token_create": {
+        "summary": (
+            "A new API token (the secret is in this answer only); optional expiry in days;"
+            " user: another user's (admins). Audited"
+        ),
+        "requestBody": _body(
+            _schema(
+                {
+                    "label": _STRING,
+                    "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    "user": _STRING,
+                },
+                ["label"],
+            )
+        ),
+        "responses": {"201": _json({"type": "object"}, "created")},
+    },
+    "token_revoke": {
+        "summary": "Revoke an API token (your own; admins: any). Audited",
+        "responses": {"200": _json({"type": "object"})},
+    },
     "audit": {
         "summary": "The audit log, newest first",
         "parameters": [_query("actor", "username"), _query("action", "action name"), _LIMIT],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.web import (
+    account_api,
     agent_api,
     api,
     bulk,
@@ -30,6 +31,7 @@ from callcenter.web import (
     supervisor,
     ws,
 )
+from callcenter.web.account_api import USERNAME
 from callcenter.web.auth import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Access
 from callcenter.web.keys import OPENAPI_KEY, ROUTE_ACCESS_KEY
 from callcenter.web.openapi import build_document, openapi
@@ -58,6 +60,19 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/calls", api.list_calls, ANY_USER.audited("calls.list"), "calls"),
     Route("GET", "/api/users", api.list_users, ADMINS.audited("users.list"), "users"),
     Route("GET", "/api/audit", api.list_audit, ADMINS.audited("audit.list"), "audit"),
+    # Accounts: AccountAdmin writes the audit entries (the command line shares it).
+    Route("POST", "/api/me/password", account_api.change_own_password, ANY_USER, "me_password"),
+    Route("PATCH", f"/api/users/{USERNAME}", account_api.update_user, ADMINS, "user_update"),
+    Route(
+        "PUT",
+        f"/api/users/{USERNAME}/password",
+        account_api.reset_password,
+        ADMINS,
+        "user_password",
+    ),
+    Route("GET", "/api/tokens", account_api.list_tokens, ANY_USER, "tokens"),
+    Route("POST", "/api/tokens", account_api.create_token, ANY_USER, "token_create"),
+    Route("DELETE", f"/api/tokens/{ID}", account_api.revoke_token, ANY_USER, "token_revoke"),
     Route("GET", "/api/openapi.json", openapi, ANY_USER, "openapi"),
     # Live sockets: the Origin check applies to the handshake (a GET browsers send
     # cross-site with cookies attached).

@@ -35,7 +35,8 @@ from aiohttp import WSMsgType, web
 
 from callcenter.store.accounts import sip_user
 from callcenter.web.errors import PermissionDenied
-from callcenter.web.keys import ACCOUNTS_KEY, AUDIT_KEY, PRINCIPAL_KEY
+from callcenter.web.keys import ACCOUNTS_KEY, AUDIT_KEY, PRINCIPAL_KEY, SOCKET_GUARD_KEY
+from callcenter.web.socket_guard import Credential
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +195,15 @@ async def sip_socket(request: web.Request) -> web.StreamResponse:
         upstream = await proxy.connect()
     await ws.prepare(request)
     proxy.sockets.add(ws)
+    guard = request.app[SOCKET_GUARD_KEY]
+    principal = request[PRINCIPAL_KEY]
+    guard.add(ws, Credential(principal.via, principal.secret))
     log.info("browser phone %s of %s connected", own, user.username)
     to_browser = asyncio.create_task(_downstream(upstream, ws), name=f"sip-down {own}")
     try:
         await _upstream(request, ws, upstream, own, proxy)
     finally:
+        guard.discard(ws)
         proxy.sockets.discard(ws)
         to_browser.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -18,7 +18,8 @@ from aiohttp import WSMsgType, web
 
 from callcenter.screenpop import agent_topic
 from callcenter.wallboard import SUPERVISORS
-from callcenter.web.keys import HUB_KEY, PRINCIPAL_KEY, WALLBOARD_KEY
+from callcenter.web.keys import HUB_KEY, PRINCIPAL_KEY, SOCKET_GUARD_KEY, WALLBOARD_KEY
+from callcenter.web.socket_guard import Credential
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ async def _serve(
     await ws.prepare(request)
     hub = request.app[HUB_KEY]
     sub = hub.subscribe(ws, topics)
+    guard = request.app[SOCKET_GUARD_KEY]
+    principal = request[PRINCIPAL_KEY]
+    guard.add(ws, Credential(principal.via, principal.secret))
     sender = asyncio.create_task(hub.pump(sub), name=f"ws-sender {topics[0]}")
     try:
         await ws.send_json(hello)
@@ -40,6 +44,7 @@ async def _serve(
             if message.type is WSMsgType.ERROR:
                 break
     finally:
+        guard.discard(ws)
         hub.unsubscribe(sub)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):

@@ -35,6 +35,7 @@ async def test_add_user_and_credentials(accounts: Accounts) -> None:
         "username": "alice",
         "role": "agent",
         "extension": "PJSIP/2001",
+        "active": True,
     }
     found = await accounts.credentials("ALICE")
     assert found == (user, "hash-1")

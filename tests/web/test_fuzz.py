@@ -24,7 +24,13 @@ from callcenter.web.openapi import build_document, openapi_path, path_params
 from callcenter.web.routes import ROUTES, Route
 from tests.web.webclient import logged_in, origin
 
-SAMPLE_PATH = {"id": "1", "call_id": "c1", "attempt_id": "c1-1.1", "path": "agent/main.js"}
+SAMPLE_PATH = {
+    "id": "1",
+    "username": "u1",
+    "call_id": "c1",
+    "attempt_id": "c1-1.1",
+    "path": "agent/main.js",
+}
 QUERY_VALUES = [
     "²",
     "①",
