@@ -12,7 +12,7 @@ from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec
 from callcenter.web.campaigns import CAMPAIGNS_KEY
 from tests.web.test_crm_api import created, error_of, patch, post
-from tests.web.webclient import add_user, login, logged_in, origin
+from tests.web.webclient import add_user, logged_in, login, origin
 
 
 def person(name: str, number: str, **more: Any) -> dict[str, Any]:
