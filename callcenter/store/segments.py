@@ -7,8 +7,9 @@ backs ``GET /api/customers?tag=vip&no_contact_days=90`` and a saved segment such
 complaint"). The "retention" segment, ``{"min_churn": <threshold>}``, is the customers at
 risk of leaving (kept by :class:`callcenter.campaigns.retention.Retention`).
 
-"Contact" is the last linked call (``last_contact_at``); a customer never called counts from
-the day the record was created, so a brand-new record is not "90 days without contact".
+"Contact" is the last linked call or interaction from another channel (``last_contact_at``);
+a customer never contacted counts from the day the record was created, so a brand-new record
+is not "90 days without contact".
 Open tickets and callbacks are those in state open (tickets: open or pending).
 """
 
@@ -145,25 +146,22 @@ def compile_filter(where: CustomerFilter, *, now: float) -> tuple[list[str], lis
     if where.no_contact_days is not None:
         clauses.append("COALESCE(c.last_contact_at, c.created_at) < ?")
         params.append(iso(now - where.no_contact_days * 86400))
+    # Conditions on other tables are "c.id IN (SELECT customer_id ...)", not a correlated
+    # EXISTS: SQLite then looks the few matching customers up by primary key instead of
+    # probing the other table once per customer (0.4 ms instead of 30 ms for a page of
+    # customers with an open complaint among a million; tests/bench/customers_list.py).
     if where.min_churn is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM churn_scores s WHERE s.customer_id = c.id AND s.score >= ?)"
-        )
+        clauses.append("c.id IN (SELECT s.customer_id FROM churn_scores s WHERE s.score >= ?)")
         params.append(where.min_churn)
     if where.open_ticket is not None:
-        sql = (
-            "EXISTS (SELECT 1 FROM tickets t WHERE t.customer_id = c.id"
-            " AND t.status IN ('open', 'pending')"
-        )
+        sql = "c.id IN (SELECT t.customer_id FROM tickets t WHERE t.status IN ('open', 'pending')"
         if where.open_ticket != "any":
             sql += " AND t.kind = ?"
             params.append(where.open_ticket)
         clauses.append(sql + ")")
     if where.open_callback is not None:
-        exists = (
-            "EXISTS (SELECT 1 FROM callbacks b WHERE b.customer_id = c.id AND b.state = 'open')"
-        )
-        clauses.append(exists if where.open_callback else f"NOT {exists}")
+        member = "c.id IN (SELECT b.customer_id FROM callbacks b WHERE b.state = 'open')"
+        clauses.append(member if where.open_callback else f"NOT {member}")
     return clauses, params
 
 
