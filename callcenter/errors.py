@@ -15,7 +15,8 @@
     │   └── AmiActionError       Asterisk answered an action with Response: Error
     └── StoreError           the database refused or failed an operation
         ├── NotFoundError        the requested record does not exist
-        └── ConflictError        the record would clash with an existing one
+        ├── ConflictError        the record would clash with an existing one
+        └── StoreUnavailable     the database cannot write (disk full, read-only, I/O) 503
 
 Adapters translate library exceptions into these with ``raise ... from exc``; the web layer
 maps them to an HTTP status and a stable ``error_id``.
@@ -89,3 +90,11 @@ class ConflictError(StoreError):
     """The record would clash with an existing one (for example a taken username)."""
 
     error_id = "conflict"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot write: the disk is full, the file or its folder is read-only, or
+    the disk fails (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN). Not the
+    request's fault and not a bug: HTTP 503 with this message, and ``/health`` says so."""
+
+    error_id = "storage_unavailable"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from callcenter.errors import StoreError
+from callcenter.errors import StoreError, StoreUnavailable
 from callcenter.model.records import iso
 from callcenter.store import search
 
@@ -42,6 +42,14 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _BUSY_TIMEOUT_MS = 5000
+# SQLite primary result codes meaning "this database cannot write now" (not a bug, not bad
+# input): full disk (or max_page_count), read-only file or folder, disk I/O, cannot open.
+_UNAVAILABLE = {
+    13: "the disk is full",
+    8: "the database is read-only",
+    10: "disk I/O error",
+    14: "cannot open the database file",
+}
 
 # SQLite: take the write lock at BEGIN, so two writers queue on busy_timeout instead of one
 # failing with SQLITE_BUSY when it upgrades a read transaction. (PostgreSQL: plain BEGIN.)
@@ -111,6 +119,10 @@ class Database:
         self._reader: aiosqlite.Connection | None = None
         self._reader_lock = asyncio.Lock()
         self.path = path
+        self.write_error: str | None = None
+        self._probed: tuple[float, str | None] | None = None
+        """Why the last write transaction failed for want of a writable database (full
+        disk, read-only, I/O), or None once a write succeeded again."""
 
     @classmethod
     async def open(cls, path: Path | str, *, migrations: list[Migration] | None = None) -> Database:
@@ -156,10 +168,48 @@ class Database:
                 await conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 await self._rollback_quietly()
-                raise StoreError(f"database error: {exc}") from exc
+                raise self._translate(exc) from exc
             except BaseException:
                 await self._rollback_quietly()
                 raise
+            self.write_error = None
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        reason = _UNAVAILABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+        if reason is None:
+            return StoreError(f"database error: {exc}")
+        self.write_error = f"{reason} ({exc})"
+        log.error("database %s cannot write: %s", self.path, self.write_error)
+        return StoreUnavailable(f"the database cannot save changes: {reason}; try again later")
+
+    async def write_probe(self, now: float, *, max_age_s: float = 5.0) -> str | None:
+        """Rewrite the one-row ``write_probe`` table: None if the database takes writes,
+        else why not (also the reason the last real write failed, until one succeeds).
+        At most one probe write per ``max_age_s`` (``/health`` is public and polled)."""
+        if self._probed is not None and 0 <= now - self._probed[0] < max_age_s:
+            return self._probed[1] or self.write_error
+        self._probed = (now, await self._probe_write(now))
+        return self._probed[1] or self.write_error
+
+    async def _probe_write(self, now: float) -> str | None:
+        async with self._lock:
+            conn = self._conn
+            try:
+                await conn.execute(_BEGIN_WRITE)
+                await conn.execute(
+                    "INSERT INTO write_probe (id, at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    (iso(now),),
+                )
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback_quietly()
+                reason = _UNAVAILABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+                return f"{reason or 'database error'} ({exc})"
+            except BaseException:
+                await self._rollback_quietly()
+                raise
+        return None
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -11,6 +11,7 @@ import binascii
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -49,16 +50,26 @@ _E = TypeVar("_E", Outcome, Direction)
 
 async def health(request: web.Request) -> web.Response:
     """Always 200 while the process serves; ``status`` is ``degraded`` when the database does
-    not answer or the AMI link (if enabled) is not logged in."""
+    not answer or cannot write, or the AMI link (if enabled) is not logged in. ``db`` is
+    whether it answers; ``db_write`` is ``ok`` or why writes fail (a one-row write probe, and
+    the last real write's failure until a write succeeds again: a full disk lets small
+    writes through while larger ones fail)."""
     settings = request.app[SETTINGS_KEY]
     ami = link_report(request.app[LINK_STATUS_KEY](), enabled=settings.ami.enabled)
+    database = request.app[DATABASE_KEY]
     try:
-        await request.app[DATABASE_KEY].ping()
+        await database.ping()
         db = "ok"
     except StoreError:
         db = "error"
-    ok = db == "ok" and ami["state"] in {"up", "disabled"}
-    body: dict[str, Any] = {"status": "ok" if ok else "degraded", "ami": ami, "db": db}
+    write_error = await database.write_probe(time.time())
+    ok = db == "ok" and write_error is None and ami["state"] in {"up", "disabled"}
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "ami": ami,
+        "db": db,
+        "db_write": "ok" if write_error is None else f"error: {write_error}",
+    }
     service = request.app.get(TRANSCRIPTION_KEY)
     if service is not None:  # a missing model degrades transcription only, not the server
         body["transcription"] = service.status.to_dict()

@@ -22,6 +22,7 @@ from callcenter.errors import (
     ConfigError,
     NotFoundError,
     StoreError,
+    StoreUnavailable,
 )
 from callcenter.store import ConflictError
 from callcenter.web.auth import (
@@ -65,6 +66,7 @@ STATUS_BY_ERROR: dict[type[CallcenterError], int] = {
     CallcenterError: 500,
     ConfigError: 500,
     StoreError: 500,
+    StoreUnavailable: 503,
     AmiError: 502,
     AmiActionError: 502,
     AmiConnectionError: 503,
@@ -109,6 +111,8 @@ def _tree_error(exc: CallcenterError) -> web.Response:
         headers["Retry-After"] = str(retry)
     elif status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="callcenter"'
+    if isinstance(exc, StoreUnavailable):  # logged by the store; its message is for users
+        return error_response(status, exc.error_id, str(exc), headers={"Retry-After": "30"})
     if status >= 500:
         log.error("%s failed: %s", exc.error_id, exc, exc_info=exc)
         return error_response(status, exc.error_id, _SERVER_MESSAGES.get(status, "internal error"))

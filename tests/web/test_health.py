@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from callcenter.errors import StoreError
+from callcenter.errors import StoreError, StoreUnavailable
 from callcenter.settings import Settings
+from callcenter.store import Role
 from callcenter.web.keys import DATABASE_KEY
+from tests.web.webclient import add_user, login
 
 AMI_KEYS = {"enabled", "state", "connected", "authenticated", "last_error", "since", "reconnects"}
 
@@ -46,6 +48,7 @@ async def test_health_with_the_link_up(make_client: Any) -> None:
     assert body == {
         "status": "ok",
         "db": "ok",
+        "db_write": "ok",
         "ami": {
             "enabled": True,
             "state": "up",
@@ -100,3 +103,41 @@ async def test_health_reports_a_failing_database(
     body = await (await client.get("/health")).json()
     assert body["db"] == "error"
     assert body["status"] == "degraded"
+
+
+async def test_a_full_database_is_a_503_with_a_clear_message_and_health_says_so(
+    client: Any,
+) -> None:
+    """A real SQLITE_FULL: the database may not grow beyond the pages it has (``PRAGMA
+    max_page_count``, what a full disk does to SQLite), and those pages are filled."""
+    await add_user(client, "alice", Role.AGENT)
+    assert (await login(client, "alice")).status == 200
+    db = client.app[DATABASE_KEY]
+    async with db.transaction() as conn:
+        [(pages,)] = await conn.execute_fetchall("PRAGMA page_count")
+        await conn.execute(f"PRAGMA max_page_count = {pages}")
+    for size in (2000, 200, 10):  # fill the last pages down to the last few bytes
+        with pytest.raises(StoreUnavailable):
+            for _ in range(10_000):
+                async with db.transaction() as conn:
+                    await conn.execute(
+                        "INSERT INTO audit_log (at, actor, action, target, details)"
+                        " VALUES ('2024-01-01T00:00:00Z', 'x', 'fill', NULL, ?)",
+                        ("x" * size,),
+                    )
+    client.session.cookie_jar.clear()
+    response = await login(client, "alice")
+    assert response.status == 503
+    error = (await response.json())["error"]
+    assert error["id"] == "storage_unavailable"
+    assert "the disk is full" in error["message"]
+    assert response.headers["Retry-After"] == "30"
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "degraded"
+    assert health["db"] == "ok"
+    assert health["db_write"].startswith("error: the disk is full")
+
+    async with db.transaction() as conn:  # space again (an admin freed the disk)
+        await conn.execute("PRAGMA max_page_count = 1073741823")
+    assert (await login(client, "alice")).status == 200
+    assert (await (await client.get("/health")).json())["db_write"] == "ok"
