@@ -123,9 +123,10 @@ class Kit:
         )
 
 
-def start_kit(directory: Path, *, attempts: int = 3) -> Kit:
-    """``pbx start`` with our dialplans on a free port base (retried if a port was taken
-    between the check and the start). Raises RuntimeError with the kit's output."""
+def start_kit(directory: Path, *, attempts: int = 3, center_conf: Path = DIALPLANS) -> Kit:
+    """``pbx start`` with our dialplans (or another ``--center-conf`` folder) on a free port
+    base (retried if a port was taken between the check and the start). Raises RuntimeError
+    with the kit's output."""
     errors = []
     for _ in range(attempts):
         base = free_port_base()
@@ -138,7 +139,7 @@ def start_kit(directory: Path, *, attempts: int = 3) -> Kit:
                 "--port-base",
                 str(base),
                 "--center-conf",
-                str(DIALPLANS),
+                str(center_conf),
             ],
             capture_output=True,
             text=True,
