@@ -56,6 +56,7 @@ from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
 from callcenter.web.crm_api import BROWSER_KEY, CHANNELS_KEY
+from callcenter.web.forwarded import TRANSPORT_KEY, Transport
 from callcenter.web.keys import (
     ACCOUNT_ADMIN_KEY,
     ACCOUNTS_KEY,
@@ -118,6 +119,7 @@ def create_app(
     """
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS_KEY] = settings
+    app[TRANSPORT_KEY] = Transport(settings.http)
     app[PASSWORDS_KEY] = passwords or Passwords()
     app[LOGIN_LIMITER_KEY] = login_limiter or LoginLimiter()
     app[_CLOCK_KEY] = clock

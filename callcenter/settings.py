@@ -7,6 +7,7 @@ with the offending key and the reason (:class:`~callcenter.errors.ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 import types
 import typing
@@ -62,8 +63,27 @@ DEFAULT_AMI_EVENTS = (
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    # Secure cookies need HTTPS in front of us (a reverse proxy); off for the local demo.
+    # Browsers reach us over HTTPS only (a TLS-terminating proxy in front): the session
+    # cookie is Secure and __Host- prefixed and every answer carries HSTS. Off for the local
+    # demo. With trusted_proxies set, a request is also HTTPS when one of those proxies says
+    # so in X-Forwarded-Proto (see README "Running behind TLS").
     secure_cookies: bool = False
+    # Addresses or networks of the reverse proxies whose X-Forwarded-Proto and
+    # X-Forwarded-For are believed, e.g. ["127.0.0.1", "10.0.0.0/24"]. Empty: none.
+    trusted_proxies: tuple[str, ...] = ()
+    # Strict-Transport-Security max-age on HTTPS answers; 0 sends no HSTS.
+    hsts_max_age_s: int = 31536000
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ConfigError(
+                    "http.trusted_proxies", f"{entry!r} is not an IP address or network"
+                ) from exc
+        if self.hsts_max_age_s < 0:
+            raise ConfigError("http.hsts_max_age_s", "must be 0 (off) or more seconds")
 
 
 @dataclass(frozen=True)

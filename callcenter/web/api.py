@@ -27,6 +27,7 @@ from callcenter.web.auth import clear_session_cookie, set_session_cookie
 from callcenter.web.bodies import json_response
 from callcenter.web.bodies import read_json_object as read_json_object  # re-exported
 from callcenter.web.errors import PermissionDenied, ValidationError
+from callcenter.web.forwarded import TRANSPORT_KEY
 from callcenter.web.keys import (
     ACCOUNTS_KEY,
     AUDIT_KEY,
@@ -99,9 +100,10 @@ async def login(request: web.Request) -> web.Response:
     username = _required_text(body, "username")
     password = _required_text(body, "password", max_len=1024)
     auth = request.app[AUTHENTICATOR_KEY]
-    user, token = await auth.login(username, password, address=request.remote or "")
+    transport = request.app[TRANSPORT_KEY]
+    user, token = await auth.login(username, password, address=transport.client_address(request))
     response = json_response({"user": user.to_dict()})
-    secure = request.app[SETTINGS_KEY].http.secure_cookies
+    secure = transport.is_https(request)
     set_session_cookie(response, token, secure=secure, max_age_s=auth.session_ttl_s)
     return response
 
@@ -109,10 +111,12 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL_KEY]
     await request.app[AUTHENTICATOR_KEY].logout(
-        principal.user, request.get(SESSION_TOKEN_KEY), address=request.remote or ""
+        principal.user,
+        request.get(SESSION_TOKEN_KEY),
+        address=request.app[TRANSPORT_KEY].client_address(request),
     )
     response = web.Response(status=204)
-    clear_session_cookie(response, secure=request.app[SETTINGS_KEY].http.secure_cookies)
+    clear_session_cookie(response, secure=request.app[TRANSPORT_KEY].is_https(request))
     return response
 
 

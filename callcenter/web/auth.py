@@ -2,8 +2,10 @@
 
 Sessions are server-side: the cookie carries a random 256-bit token, the database keeps its
 SHA-256 with the user and an absolute expiry, and logout deletes the row. The cookie is
-HttpOnly, SameSite=Lax, Path=/, and Secure when ``http.secure_cookies`` is on (then it is
-also named with the ``__Host-`` prefix, which browsers only accept on HTTPS without Domain).
+HttpOnly, SameSite=Lax, Path=/, and Secure when the request came over HTTPS
+(``http.secure_cookies``, or a trusted proxy's ``X-Forwarded-Proto``: see
+:mod:`callcenter.web.forwarded`); then it is also named with the ``__Host-`` prefix, which
+browsers only accept on HTTPS without Domain.
 
 API tokens (``Authorization: Bearer cc_…``) act as their user; they are random, stored as
 SHA-256, expire when created with an expiry (``expires_in_days``) and are revoked explicitly
@@ -184,9 +186,8 @@ class LoginLimiter:
     at most ``max_keys`` keys are tracked, the oldest are forgotten first.
 
     State is per process; several server instances would keep this in the shared store.
-    The address is the TCP peer: behind a reverse proxy every client shares the proxy's
-    address, so the per-address limit then applies to all of them together (until a trusted
-    ``X-Forwarded-For`` setting exists).
+    The address is the client's (:meth:`~callcenter.web.forwarded.Transport.client_address`):
+    the TCP peer, or behind a proxy listed in ``http.trusted_proxies`` the address it saw.
     """
 
     def __init__(

@@ -41,13 +41,13 @@ from callcenter.web.errors import (
     RateLimited,
     ValidationError,
 )
+from callcenter.web.forwarded import TRANSPORT_KEY
 from callcenter.web.keys import (
     AUDIT_KEY,
     AUTHENTICATOR_KEY,
     PRINCIPAL_KEY,
     ROUTE_ACCESS_KEY,
     SESSION_TOKEN_KEY,
-    SETTINGS_KEY,
 )
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ async def _identify(request: web.Request) -> Principal | None:
         if user is None:
             raise AuthenticationRequired("invalid or revoked API token")
         return Principal(user, "token", credentials.strip())
-    secure = request.app[SETTINGS_KEY].http.secure_cookies
+    secure = request.app[TRANSPORT_KEY].is_https(request)
     token = request.cookies.get(session_cookie_name(secure))
     if not token:
         return None
@@ -198,7 +198,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             principal.user.username,
             access.audit,
             request.path_qs,
-            {"via": principal.via, "address": request.remote},
+            {"via": principal.via, "address": request.app[TRANSPORT_KEY].client_address(request)},
         )
     return response
 
@@ -208,5 +208,10 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    transport = request.app[TRANSPORT_KEY]
+    if transport.hsts_max_age_s and transport.is_https(request):
+        response.headers.setdefault(
+            "Strict-Transport-Security", f"max-age={transport.hsts_max_age_s}"
+        )
     if request.path.startswith("/api/") or request.path == "/health":
         response.headers.setdefault("Cache-Control", "no-store")
