@@ -23,7 +23,9 @@ with. Why we do not let panoramisk parse:
 - Robustness: a frame above ``max_frame_bytes`` (no frame end in sight) is dropped and the
   stream resynchronises at the next frame end; frames without any ``Key: Value`` line are
   dropped; a frame ``parse_event`` rejects is logged and dropped; an exception raised by the
-  ``on_event`` callback is logged and never reaches the transport.
+  ``on_event`` callback is logged and never reaches the transport. Warnings about dropped
+  frames go through a :class:`~callcenter.log_budget.LogBudget` (a few per minute and kind,
+  then a count); the list answer of one action is capped at ``max_reply_bytes``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
 from callcenter.ami.filters import EventFilter
-from callcenter.errors import AmiConnectionError
+from callcenter.errors import AmiActionError, AmiConnectionError
+from callcenter.log_budget import LogBudget
 from callcenter.model.events import Event, parse_event
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,10 @@ FRAME_END = b"\r\n\r\n"
 GREETING_PREFIX = b"Asterisk Call Manager/"
 #: A frame larger than this is dropped (Asterisk's biggest real frames are a few KiB).
 MAX_FRAME_BYTES = 1 << 20
+#: A list action's answer (all its item events) larger than this is abandoned: an event list
+#: that never completes must not buffer until the action's timeout. A real CoreShowChannels
+#: item is under 1 KiB, so this is tens of thousands of channels.
+MAX_REPLY_BYTES = 32 << 20
 
 _EVENT = b"Event: "
 _ACTION_ID = b"\r\nActionID: "
@@ -124,6 +131,7 @@ class AmiStreamParser:
         self._started = False
         self.greeting: str | None = None
         self.stats = ParserStats()
+        self.warnings = LogBudget(log)
 
     # -- bytes -> frames -----------------------------------------------------------------
 
@@ -255,7 +263,9 @@ class AmiStreamParser:
                 self._call_reply(headers)
         else:
             self.stats.dropped += 1
-            log.warning("dropped AMI frame without Event/Response: %r", frame[:120])
+            self.warnings.warning(
+                "garbage frame", "dropped AMI frame without Event/Response: %r", frame[:120]
+            )
 
     def _filter_headers(self, headers: Headers) -> None:
         name = headers["Event"]
@@ -276,7 +286,9 @@ class AmiStreamParser:
 
     def _oversized(self, frame: bytes) -> None:
         self.stats.dropped += 1
-        log.warning("dropped an AMI frame of %d bytes (limit %d)", len(frame), self._max)
+        self.warnings.warning(
+            "oversized frame", "dropped an AMI frame of %d bytes (limit %d)", len(frame), self._max
+        )
 
     def _reply(self, frame: bytes) -> None:
         self.stats.replies += 1
@@ -303,7 +315,10 @@ class AmiStreamParser:
         try:
             event = parse_event(headers)
         except ValueError as exc:
-            log.warning("dropped malformed AMI %s event: %s", headers.get("Event"), exc)
+            self.stats.dropped += 1
+            self.warnings.warning(
+                "malformed event", "dropped malformed AMI %s event: %s", headers.get("Event"), exc
+            )
             return
         if event is None:
             return
@@ -332,6 +347,7 @@ class _Pending:
     is_list: bool
     response: Headers | None = None
     items: list[Headers] = field(default_factory=list)
+    size: int = 0
 
 
 class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
@@ -354,12 +370,17 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         on_lost: Callable[[Exception | None], None],
         keep: EventFilter,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         super().__init__()
         self._on_event_cb = on_event
         self._on_lost = on_lost
         self._pending: dict[str, _Pending] = {}
         self._pending_lists: set[str] = set()
+        self._max_reply = max_reply_bytes
+        # ActionIDs of abandoned lists: their remaining items are swallowed, not parsed as
+        # events (bounded: the oldest are forgotten first).
+        self._abandoned: dict[str, int] = {}
         self._parser = AmiStreamParser(
             on_event,
             keep,
@@ -398,6 +419,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
                 pending.action.future.set_exception(error)
         self._pending.clear()
         self._pending_lists.clear()
+        self._abandoned.clear()
         self._on_lost(exc)
 
     def close(self) -> None:
@@ -437,6 +459,13 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
     def _on_reply(self, headers: Headers) -> None:
         action_id = headers.get("ActionID")
         pending = self._pending.get(action_id) if action_id is not None else None
+        if pending is None and action_id is not None and action_id in self._abandoned:
+            self._abandoned[action_id] += 1
+            if headers.get("EventList", "").lower() == "complete":
+                dropped = self._abandoned.pop(action_id)
+                self._pending_lists.discard(action_id)
+                log.warning("AMI list %s completed after %d items; all dropped", action_id, dropped)
+            return
         if pending is None:
             if "Event" in headers:
                 self._parser._parse(headers)
@@ -456,7 +485,37 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
                 pending.response = {"Response": "Success"}
             self._complete(action_id, pending)
         else:
+            pending.size += sum(len(k) + len(v) + 4 for k, v in headers.items())
+            if pending.size > self._max_reply and action_id is not None:
+                self._abandon(action_id, pending)
+                return
             pending.items.append(headers)
+
+    def _abandon(self, action_id: str, pending: _Pending) -> None:
+        """The list answer outgrew ``max_reply_bytes``: fail the action, free its items and
+        swallow the rest of its list as it arrives."""
+        name = str(pending.action.get("Action", "?"))
+        log.warning(
+            "AMI %s answer abandoned: %d items, %d bytes exceed the limit of %d bytes;"
+            " its remaining items are dropped",
+            name,
+            len(pending.items),
+            pending.size,
+            self._max_reply,
+        )
+        self._pending.pop(action_id, None)
+        self._abandoned[action_id] = len(pending.items)
+        while len(self._abandoned) > 64:
+            oldest = next(iter(self._abandoned))
+            del self._abandoned[oldest]
+            self._pending_lists.discard(oldest)
+        pending.items.clear()
+        if not pending.action.future.done():
+            pending.action.future.set_exception(
+                AmiActionError(
+                    f"the {name} answer exceeded {self._max_reply} bytes and was abandoned"
+                )
+            )
 
     def _complete(self, action_id: str | None, pending: _Pending) -> None:
         assert action_id is not None and pending.response is not None
