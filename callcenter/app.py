@@ -50,7 +50,8 @@ from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
 from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
-from callcenter.transcribe import CallTranscriptionFeed, TranscribeOptions, TranscriptionService
+from callcenter.transcription.feed import CallTranscriptionFeed
+from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
 from callcenter.wallboard import WallboardFeed
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords

@@ -291,7 +291,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _transcribe(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from callcenter.transcribe import TranscribeOptions, main_transcribe
+    from callcenter.transcription.cli import main_transcribe
+    from callcenter.transcription.jobs import TranscribeOptions
 
     settings = _settings(args, environ)
     t = settings.transcribe

@@ -4,8 +4,8 @@
     ├── ConfigError          a setting is missing or invalid (names the key and the reason)
     ├── ValidationError      bad input: names the field and why (HTTP 400)
     ├── TranscriptionError   a recording could not become a transcript
-    │   ├── AudioError           (callcenter.audio) empty, corrupt or unsupported WAV
-    │   └── ModelError           (callcenter.vosk_engine) missing or broken vosk model
+    │   ├── AudioError           (callcenter.transcription.audio) empty, corrupt or unsupported WAV
+    │   └── ModelError           (callcenter.transcription.engine) missing or broken vosk model
     ├── (callcenter.web.errors) AuthenticationRequired 401, InvalidCredentials 401,
     │   PermissionDenied 403, CsrfRejected 403, RateLimited 429
     ├── AmiError             anything that went wrong talking to Asterisk

@@ -51,8 +51,8 @@ def test_only_the_store_talks_sql() -> None:
     }
 
 
-def test_only_vosk_engine_imports_vosk() -> None:
-    assert _importers("vosk") <= {"callcenter/vosk_engine.py"}
+def test_only_the_transcription_engine_imports_vosk() -> None:
+    assert _importers("vosk") <= {"callcenter/transcription/engine.py"}
 
 
 def test_no_utils_modules() -> None:

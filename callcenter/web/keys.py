@@ -26,7 +26,7 @@ from callcenter.store import (
     Segments,
 )
 from callcenter.store.reports import Reports
-from callcenter.transcribe import TranscriptionService
+from callcenter.transcription.jobs import TranscriptionService
 from callcenter.wallboard import WallboardFeed
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal

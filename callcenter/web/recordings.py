@@ -32,11 +32,11 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.audio import AudioError, decode_wav
 from callcenter.crm.recordings import RecordingPaths
 from callcenter.errors import NotFoundError, ValidationError
 from callcenter.store import Role
 from callcenter.store.transcripts import SubjectKind, Transcripts
+from callcenter.transcription.audio import AudioError, decode_wav
 from callcenter.web.bodies import json_response
 from callcenter.web.crm import path_id
 from callcenter.web.errors import PermissionDenied

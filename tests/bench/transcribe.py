@@ -21,7 +21,7 @@ audio duration) of:
   steady state; and in one process in steady state, legs one after the other (= one worker).
 
 "Steady state" means after each worker transcribed the same other calls: a recogniser's graph cache
-makes it much faster once warm (see :mod:`callcenter.vosk_engine`), and a server's
+makes it much faster once warm (see :mod:`callcenter.transcription.engine`), and a server's
 workers are warm after their first calls. The calls before are made of *other* sentences than
 what is measured next (:data:`WARMUP`, and the throughput calls before the single call / the
 single call before the throughput calls), so no cache holds what is measured. Single-call
@@ -59,17 +59,16 @@ sys.path.insert(0, str(ROOT))
 
 import vosk  # noqa: E402
 
-from callcenter.audio import read_wav, speech_regions, speech_seconds  # noqa: E402
 from callcenter.store.database import Database  # noqa: E402
-from callcenter.transcribe import (  # noqa: E402
-    TranscribeOptions,
-    TranscriptionService,
+from callcenter.transcription.audio import read_wav, speech_regions, speech_seconds  # noqa: E402
+from callcenter.transcription.engine import Engine, default_model_dir, load_engine  # noqa: E402
+from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService  # noqa: E402
+from callcenter.transcription.pipeline import (  # noqa: E402
     init_worker,
     recording_legs,
     transcribe_recording,
     work_leg,
 )
-from callcenter.vosk_engine import Engine, default_model_dir, load_engine  # noqa: E402
 from tests.transcribe.speech import Call, Turn, compose, missing_tools  # noqa: E402
 
 CUSTOMER = (

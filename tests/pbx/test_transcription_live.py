@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.vosk_engine import default_model_dir, load_engine
+from callcenter.transcription.engine import default_model_dir, load_engine
 from tests.pbx.conftest import Server, ServerFactory
 from tests.pbx.expect import assert_inbound_record, assert_recorded
 from tests.pbx.kit import Kit, Lab, epoch, run_scenario

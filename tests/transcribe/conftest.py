@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.vosk_engine import Engine, default_model_dir, load_engine
+from callcenter.transcription.engine import Engine, default_model_dir, load_engine
 from tests.transcribe.speech import Call, Turn, compose, missing_tools, say, sox_convert
 
 # The small model hears espeak-ng's Korean poorly, and on many phrases plain vosk does not

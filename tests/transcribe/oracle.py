@@ -14,7 +14,7 @@ from pathlib import Path
 
 import vosk
 
-from callcenter.vosk_engine import Engine, reseed_dither
+from callcenter.transcription.engine import Engine, reseed_dither
 
 
 def plain_vosk_words(engine: Engine, wav16k: Path) -> Counter[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from callcenter.audio import Audio, encode_wav, read_wav
+from callcenter.transcription.audio import Audio, encode_wav, read_wav
 
 TOOLS = ("espeak-ng", "sox")
 NOISE_RMS = 6.0  # about -75 dBFS

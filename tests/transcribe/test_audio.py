@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callcenter.audio import (
+from callcenter.errors import CallcenterError
+from callcenter.transcription.audio import (
     Audio,
     AudioError,
     Gate,
@@ -21,7 +22,6 @@ from callcenter.audio import (
     resample_regions,
     speech_regions,
 )
-from callcenter.errors import CallcenterError
 
 
 def _sine(freq: float, rate: int, seconds: float, amplitude: float = 8000.0) -> Audio:

@@ -17,25 +17,25 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.audio import AudioError
 from callcenter.store.database import Database
 from callcenter.store.transcripts import JobState, SubjectKind, Transcripts
-from callcenter.transcribe import (
-    Leg,
-    Speaker,
-    TranscribeOptions,
-    Transcript,
-    main_transcribe,
-    recording_legs,
-    transcribe_leg,
-    transcribe_recording,
-)
-from callcenter.vosk_engine import (
+from callcenter.transcription.audio import AudioError
+from callcenter.transcription.cli import main_transcribe
+from callcenter.transcription.engine import (
     Engine,
     ModelError,
     check_model_dir,
     default_model_dir,
     load_engine,
+)
+from callcenter.transcription.jobs import TranscribeOptions
+from callcenter.transcription.pipeline import (
+    Leg,
+    Speaker,
+    Transcript,
+    recording_legs,
+    transcribe_leg,
+    transcribe_recording,
 )
 from tests.transcribe.conftest import Utterance
 from tests.transcribe.oracle import plain_vosk_words
@@ -115,7 +115,9 @@ def test_a_reused_recogniser_keeps_times_true(
     whose clock then no longer starts at 0: times must still be positions in each file."""
     leg = Leg(str(call.customer), Speaker.CUSTOMER)
     with monkeypatch.context() as patch:
-        patch.setattr("callcenter.vosk_engine.RECYCLE_AFTER_S", 0.0)  # a new one every time
+        patch.setattr(
+            "callcenter.transcription.engine.RECYCLE_AFTER_S", 0.0
+        )  # a new one every time
         fresh = transcribe_leg(engine, leg).segments
     for utterance in utterances[:3]:
         transcribe_leg(engine, Leg(str(utterance.wav8k), Speaker.UNKNOWN))
@@ -163,7 +165,7 @@ def test_a_missing_or_broken_model_is_a_clear_error(tmp_path: Path) -> None:
 def test_cli_prints_a_transcript(
     engine: Engine, voice_note: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("callcenter.transcribe.load_engine", lambda _: engine)
+    monkeypatch.setattr("callcenter.transcription.pipeline.load_engine", lambda _: engine)
     out, err = io.StringIO(), io.StringIO()
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"")

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callcenter.audio import Audio, encode_wav, read_wav
 from callcenter.store.database import Database
 from callcenter.store.transcripts import JobState, SubjectKind, Transcripts
-from callcenter.transcribe import LegResult, Speaker, TranscribeOptions, TranscriptionService
-from callcenter.vosk_engine import Segment
+from callcenter.transcription.audio import Audio, encode_wav, read_wav
+from callcenter.transcription.engine import Segment
+from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
+from callcenter.transcription.pipeline import LegResult, Speaker
 
 T0 = 1714550400.0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.summary import keywords, summarize, terms
+from callcenter.transcription.summary import keywords, summarize, terms
 
 
 def test_terms_split_on_whitespace_and_strip_punctuation() -> None:

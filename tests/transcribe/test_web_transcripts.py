@@ -19,7 +19,7 @@ from callcenter.crm.customers import parse_customer
 from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.store.transcripts import SubjectKind, Transcripts
-from callcenter.transcribe import TranscribeOptions, TranscriptionService
+from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
 from callcenter.web.keys import (
     CALL_LOG_KEY,
     CUSTOMERS_KEY,

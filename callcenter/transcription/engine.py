@@ -61,8 +61,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callcenter.audio import Region
 from callcenter.errors import TranscriptionError
+from callcenter.transcription.audio import Region
 
 DEFAULT_SAMPLE_RATE = 16000
 #: Seconds of audio after which an :class:`Engine` starts over with a new recogniser.
