@@ -631,16 +631,19 @@ class CallTracker:
             # transfer's event may still follow and say which kind it was).
             call.transfers.append(Transfer("blind", call.agent, label))
             call.inferred_transfer = True
-        call.party = key
         if agent_chan.kind is Kind.PHONE:
-            call.agent = label
             if agent_chan is not call.a_party and label not in call.agents_offered:
-                call.agents_offered.append(label)  # it took the call without ringing: a pickup
+                # It took the call without ringing (a pickup): its card pops as it connects.
+                self._ring(call, label, None, out)
+            call.agent = label
+        call.party = key
         call.ringing.clear()
         if call.phase is not Phase.TALKING:
             call.phase = Phase.TALKING
             call.answered_at = now
             out.append(CallAnswered(call.call_id, call.agent))
+        elif agent_chan.kind is Kind.PHONE:
+            out.append(CallAnswered(call.call_id, call.agent))  # a transfer: the new agent has it
 
     def _leave_bridge(self, chan: _Chan) -> None:
         bridge_id = chan.bridge
