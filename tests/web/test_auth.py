@@ -221,7 +221,8 @@ async def test_every_route_is_in_the_access_table(client: Any) -> None:
     assert len(registered) == len(ROUTES)
     assert all(route in table for route in registered)
     public = [r for r in ROUTES if r.access.public]
-    pages = [r for r in public if r.handler.__module__ == "callcenter.web.pages"]
+    shells = ("callcenter.web.pages", "callcenter.web.crm_pages")
+    pages = [r for r in public if r.handler.__module__ in shells]
     # Besides the page shells and their static files (no data in them), only these:
     assert sorted(r.path for r in public if r not in pages) == ["/api/login", "/health"]
     assert not any(r.path.startswith(("/api/", "/ws/")) for r in pages)
