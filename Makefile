@@ -43,7 +43,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Browser phones' media (WebRTC) needs the kit's network namespace: those tests run again
-# inside ../shared/pbx/netns-run where namespaces are allowed (skipped in the first run).
+# inside ../shared/pbx/netns-run where namespaces are allowed (skipped in the first run;
+# only those, marked webrtc: the rest of the file ran in the first run).
 NETNS_RUN := ../shared/pbx/netns-run
 WEBRTC_TESTS := tests/pbx/test_browser_phone.py
 
@@ -51,7 +52,7 @@ pytest: $(STAMP) $(JSSIP)
 	$(BIN)/pytest -q
 	@if [ -f $(NETNS_RUN) ] && sh $(NETNS_RUN) true 2>/dev/null; then \
 		echo "browser phone media tests inside a network namespace:"; \
-		sh $(NETNS_RUN) $(BIN)/pytest -q -p no:cacheprovider $(WEBRTC_TESTS); \
+		sh $(NETNS_RUN) $(BIN)/pytest -q -p no:cacheprovider -m webrtc $(WEBRTC_TESTS); \
 	else echo "browser phone media tests skipped: no network namespace ($(NETNS_RUN))"; fi
 
 test: lint typecheck pytest

@@ -46,6 +46,12 @@ TEST_AMI_TIMING = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "webrtc: browser phone media: only inside ../shared/pbx/netns-run"
+    )
+
+
 def shared_kit(request: pytest.FixtureRequest) -> Kit:
     """The session's one kit, started on first use (also from other test folders, e.g.
     ``tests/ami/test_ami_real_pbx.py``) and stopped when pytest finishes."""

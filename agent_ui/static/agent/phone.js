@@ -15,6 +15,8 @@ import { $, fill, show } from "./dom.js";
 
 const AFTER_FIRST_CANDIDATE_MS = 250;
 const EXPECT_DIAL_MS = 20000;
+const STATS_POLL_MS = 10;
+const ICE_FAILED = "The call failed: no network path for the audio to the phone system (ICE). Check the network or VPN.";
 
 const phone = {
   config: null,
@@ -32,8 +34,14 @@ const phone = {
   tabId: Math.random().toString(36).slice(2),
   active: false,
   lastError: "",
-  stats: { answeredAt: null, firstAudioAt: null },
+  ice: { candidates: 0, connected: false },
+  // Epoch milliseconds of the last call's milestones (the benchmark reads them).
+  stats: { incomingAt: null, answeredAt: null, firstAudioAt: null },
 };
+
+function epochMs() {
+  return performance.timeOrigin + performance.now();
+}
 
 // --- words on the page ------------------------------------------------------------------
 
@@ -61,7 +69,19 @@ function renderCallControls() {
   $("phone-hold").textContent = phone.held ? "Resume" : "Hold";
   $("phone-hold").setAttribute("aria-pressed", String(phone.held));
   if (ringing) setState("ringing", "ringing");
-  else if (s && s.isEstablished()) setState("in-call", phone.held ? "on hold" : "in a call");
+  else if (s && s.isEstablished()) {
+    // The media does not go through the SIP link: a call outlives a dropped WebSocket, and
+    // JsSIP's in-dialog requests (hangup, hold) use the new socket once it is back.
+    const linked = phone.ua && phone.ua.isRegistered();
+    const words = phone.held ? "on hold" : "in a call";
+    setState("in-call", linked ? words : `${words} (phone link lost, reconnecting…)`);
+  }
+}
+
+function setLinkState(stateName, words) {
+  // While a call is up its state stays on the page; the link's state shows inside it.
+  if (phone.session && phone.session.isEstablished()) renderCallControls();
+  else setState(stateName, words);
 }
 
 function micError(error) {
@@ -225,55 +245,101 @@ function isCampaignCall(request) {
 
 function guardIce(session) {
   // JsSIP sends its SDP only when gathering completes: go on shortly after the first
-  // candidate, and fail the call when there is none by ice_timeout_ms.
-  let candidates = 0;
+  // candidate. The cut-offs run from the moment gathering starts (the answer click for a
+  // call that rings us, the INVITE for one we place), never from the first ring: a call may
+  // ring for as long as the agent likes.
   let scheduled = false;
   session.on("icecandidate", (event) => {
-    candidates += 1;
+    phone.ice.candidates += 1;
     if (!scheduled) {
       scheduled = true;
       setTimeout(() => event.ready(), AFTER_FIRST_CANDIDATE_MS);
     }
   });
-  const timer = setTimeout(() => {
-    if (candidates === 0 && phone.session === session && !session.isEnded()) {
-      setError(
+}
+
+function failCall(session, message, reason) {
+  if (phone.session !== session || session.isEnded()) return;
+  setError(message);
+  session.terminate({ status_code: 500, reason_phrase: reason });
+}
+
+function armIce(session) {
+  // No candidate by ice_timeout_ms: this computer has no usable address (Chromium then
+  // gathers none, and gathering never completes). Candidates but no audio path by twice
+  // that: ICE found no route to the phone system (its checks stay "new" or "checking").
+  phone.ice = { candidates: 0, connected: false };
+  const timeout = phone.config.ice_timeout_ms;
+  const noCandidate = setTimeout(() => {
+    if (phone.ice.candidates === 0) {
+      failCall(
+        session,
         "The call failed: this computer found no network address for the audio (no ICE candidates). " +
           "Check the network or VPN, then try again.",
+        "No ICE candidates",
       );
-      session.terminate({ status_code: 500, reason_phrase: "No ICE candidates" });
     }
-  }, phone.config.ice_timeout_ms);
-  session.on("ended", () => clearTimeout(timer));
-  session.on("failed", () => clearTimeout(timer));
-  session.on("confirmed", () => clearTimeout(timer));
+  }, timeout);
+  const noPath = setTimeout(() => {
+    if (!phone.ice.connected) {
+      failCall(session, ICE_FAILED, "ICE failed");
+    }
+  }, 2 * timeout);
+  const clear = () => {
+    clearTimeout(noCandidate);
+    clearTimeout(noPath);
+  };
+  session.on("ended", clear);
+  session.on("failed", clear);
 }
 
 function watchMedia(session) {
-  session.on("peerconnection", ({ peerconnection }) => attachPeer(peerconnection));
-  if (session.connection) attachPeer(session.connection);
+  session.on("peerconnection", ({ peerconnection }) => attachPeer(session, peerconnection));
+  if (session.connection) attachPeer(session, session.connection);
 }
 
-function attachPeer(pc) {
+function attachPeer(session, pc) {
   pc.addEventListener("track", (event) => {
     const audio = $("phone-audio");
     audio.srcObject = event.streams[0] || new MediaStream([event.track]);
     audio.play().catch(() => {});
   });
   pc.addEventListener("iceconnectionstatechange", () => {
-    if (pc.iceConnectionState === "failed") {
-      setError("The audio connection failed (ICE): no network path to the phone system.");
+    const state = pc.iceConnectionState;
+    if (state === "connected" || state === "completed") {
+      phone.ice.connected = true;
+      watchFirstAudio(session, pc);
+    } else if (state === "failed") {
+      failCall(session, ICE_FAILED, "ICE failed");
     }
   });
+}
+
+function watchFirstAudio(session, pc) {
+  // The first RTP packet received (getStats inbound-rtp): when the agent hears the caller.
+  if (phone.stats.firstAudioAt !== null) return;
+  const poll = async () => {
+    if (phone.session !== session || session.isEnded() || phone.stats.firstAudioAt !== null) return;
+    const report = await pc.getStats().catch(() => null);
+    for (const item of report ? report.values() : []) {
+      if (item.type === "inbound-rtp" && item.kind === "audio" && item.packetsReceived > 0) {
+        phone.stats.firstAudioAt = epochMs();
+        return;
+      }
+    }
+    setTimeout(poll, STATS_POLL_MS);
+  };
+  poll();
 }
 
 function bindSession(session, request) {
   phone.session = session;
   phone.held = false;
   phone.muted = false;
-  phone.stats = { answeredAt: null, firstAudioAt: null };
+  phone.stats = { incomingAt: request ? epochMs() : null, answeredAt: null, firstAudioAt: null };
   watchMedia(session);
   guardIce(session);
+  if (!request) armIce(session);
   session.on("accepted", () => stopRinging());
   session.on("confirmed", () => {
     stopRinging();
@@ -316,6 +382,7 @@ function bindSession(session, request) {
 async function answer() {
   const session = phone.session;
   if (!session || session.isEstablished()) return;
+  phone.stats.answeredAt = epochMs();
   setError("");
   stopRinging();
   let stream;
@@ -330,8 +397,8 @@ async function answer() {
     stopMic();
     return;
   }
-  phone.stats.answeredAt = performance.now();
   await applySpeaker();
+  armIce(session);
   session.answer({ mediaStream: stream, pcConfig: { iceServers: [] }, rtcOfferConstraints: {} });
 }
 
@@ -367,7 +434,10 @@ function sendDigit(digit) {
 // --- registration -------------------------------------------------------------------------
 
 function setReady() {
-  if (phone.session) return;
+  if (phone.session) {
+    renderCallControls();
+    return;
+  }
   if (phone.ua && phone.ua.isRegistered()) setState("ready", "ready");
 }
 
@@ -387,17 +457,17 @@ function startUa() {
     connection_recovery_max_interval: 15,
     user_agent: "callcenter-panel",
   });
-  ua.on("connecting", () => setState("connecting", "connecting…"));
-  ua.on("connected", () => setState("registering", "registering…"));
+  ua.on("connecting", () => setLinkState("connecting", "connecting…"));
+  ua.on("connected", () => setLinkState("registering", "registering…"));
   ua.on("disconnected", () => {
-    if (phone.active) setState("unregistered", "not registered: the link to the server dropped, reconnecting…");
+    if (phone.active) setLinkState("unregistered", "not registered: the link to the server dropped, reconnecting…");
   });
   ua.on("registered", () => {
     setError("");
     setReady();
   });
   ua.on("unregistered", () => {
-    if (phone.active) setState("unregistered", "not registered");
+    if (phone.active) setLinkState("unregistered", "not registered");
   });
   ua.on("registrationFailed", (event) => {
     const code = event.response ? `${event.response.status_code} ${event.response.reason_phrase}` : event.cause;
@@ -552,9 +622,15 @@ export async function startPhone(me) {
   }
   listDevices().catch(() => {});
   joinTabs(me.username);
+  // A closed tab hangs up its call (BYE) and unregisters while the socket is still open:
+  // the caller is not left on a dead line until Asterisk's RTP timeout.
+  window.addEventListener("pagehide", () => {
+    if (phone.active) stopUa();
+  });
   window.ccPhone = {
     state: () => document.documentElement.dataset.phone,
     inboundAudio: inboundAudio,
+    timings: () => ({ ...phone.stats }),
   };
 }
 
