@@ -21,18 +21,19 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from callcenter.ami.link import AmiLink
-from callcenter.browser_phones import PhoneWatch
 from callcenter.campaigns.dialer import Dialer
 from callcenter.campaigns.retention import Retention
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService, RecordingFiles
 from callcenter.crm.recordings import RecordingPaths
-from callcenter.hub import Hub
+from callcenter.live.browser_phones import PhoneWatch
+from callcenter.live.hub import Hub
+from callcenter.live.pump import Pump
+from callcenter.live.screenpops import CustomerCards, ScreenPops
+from callcenter.live.wallboard import WallboardFeed
 from callcenter.model.board import Board, PauseInterval
 from callcenter.model.calls import CallTracker
 from callcenter.model.records import Change
-from callcenter.pump import Pump
-from callcenter.screenpop import CustomerCards, ScreenPops
 from callcenter.settings import Settings
 from callcenter.store import (
     Accounts,
@@ -52,7 +53,6 @@ from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcription.feed import CallTranscriptionFeed
 from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
-from callcenter.wallboard import WallboardFeed
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
 from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
@@ -324,7 +324,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     ]
     link = app.get(AMI_LINK_KEY)
     if link is not None and app[SETTINGS_KEY].phone.webrtc_ws:
-        # Browser phones that go away pause their agent (see callcenter.browser_phones).
+        # Browser phones that go away pause their agent (see callcenter.live.browser_phones).
         watch = PhoneWatch(board, link.queue_pause)
         app[PUMP_KEY].event_listeners.append(watch.on_event)
         tasks.append(asyncio.create_task(watch.run(), name="phone-watch"))

@@ -276,7 +276,7 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from callcenter.demo import run_demo_command
+    from callcenter.demo.runner import run_demo_command
 
     return run_demo_command(
         _settings(args, environ),
@@ -301,7 +301,7 @@ def _transcribe(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from callcenter.replay import run_replay
+    from callcenter.ami.replay import run_replay
 
     captures: list[Path] = args.captures
     for capture in captures:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from callcenter.browser_phones import REASON, PhoneWatch
+from callcenter.live.browser_phones import REASON, PhoneWatch
 from callcenter.model import events as ev
 from callcenter.model.board import Board
 

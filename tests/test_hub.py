@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from callcenter.hub import CLOSE_TRY_AGAIN_LATER, Hub
+from callcenter.live.hub import CLOSE_TRY_AGAIN_LATER, Hub
 
 
 class FakeSocket:

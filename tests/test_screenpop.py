@@ -6,9 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from callcenter.hub import Hub
+from callcenter.live.hub import Hub
+from callcenter.live.screenpops import ScreenPops, agent_topic
 from callcenter.model.records import AgentRinging, CallAnswered, CallFinished
-from callcenter.screenpop import ScreenPops, agent_topic
 
 
 class Inbox:

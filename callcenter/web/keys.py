@@ -11,9 +11,10 @@ from callcenter.ami.link import AmiLink
 from callcenter.campaigns.dialer import Dialer
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService
-from callcenter.hub import Hub
-from callcenter.pump import Pump
-from callcenter.screenpop import CustomerCards, ScreenPops
+from callcenter.live.hub import Hub
+from callcenter.live.pump import Pump
+from callcenter.live.screenpops import CustomerCards, ScreenPops
+from callcenter.live.wallboard import WallboardFeed
 from callcenter.settings import Settings
 from callcenter.store import (
     Accounts,
@@ -27,7 +28,6 @@ from callcenter.store import (
 )
 from callcenter.store.reports import Reports
 from callcenter.transcription.jobs import TranscriptionService
-from callcenter.wallboard import WallboardFeed
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal
 from callcenter.web.linkstatus import LinkStatusProvider

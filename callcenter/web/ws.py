@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from callcenter.screenpop import agent_topic
-from callcenter.wallboard import SUPERVISORS
+from callcenter.live.screenpops import agent_topic
+from callcenter.live.wallboard import SUPERVISORS
 from callcenter.web.keys import HUB_KEY, PRINCIPAL_KEY, SOCKET_GUARD_KEY, WALLBOARD_KEY
 from callcenter.web.socket_guard import Credential
 

@@ -14,8 +14,8 @@ from ami_captures import load_capture, reference_events
 
 from callcenter.ami import AmiLink, filter_actions
 from callcenter.ami.link import check_fields
+from callcenter.demo.fake_pbx import FakeAmiServer, strip_login_preamble
 from callcenter.errors import AmiActionError, AmiConnectionError, AmiTimeoutError, ValidationError
-from callcenter.fake_pbx import FakeAmiServer, strip_login_preamble
 from callcenter.model.events import (
     ChannelSnapshot,
     Event,

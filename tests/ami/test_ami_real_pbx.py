@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from callcenter.ami import AmiLink, filter_actions
-from callcenter.fake_pbx import decode_frame, encode_frame
+from callcenter.demo.fake_pbx import decode_frame, encode_frame
 from callcenter.model.events import Event, QueueMemberChanged
 from callcenter.settings import DEFAULT_AMI_EVENTS, AmiSettings
 from tests.pbx.conftest import shared_kit

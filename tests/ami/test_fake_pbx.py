@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from ami_captures import load_capture
 
-from callcenter.fake_pbx import FakeAmiServer, decode_frame, encode_frame, strip_login_preamble
+from callcenter.demo.fake_pbx import FakeAmiServer, decode_frame, encode_frame, strip_login_preamble
 
 
 class RawClient:

@@ -13,11 +13,11 @@ import pytest
 from callcenter.ami.filters import EventFilter
 from callcenter.ami.stream import AmiProtocol, AmiStreamParser
 from callcenter.errors import AmiActionError
-from callcenter.hub import Hub
+from callcenter.live.hub import Hub
+from callcenter.live.pump import Pump
+from callcenter.live.wallboard import WallboardFeed
 from callcenter.model.calls import CallTracker
 from callcenter.model.events import Event
-from callcenter.pump import Pump
-from callcenter.wallboard import WallboardFeed
 
 ITEM = (
     "Event: CoreShowChannel\r\nActionID: {aid}\r\nChannel: PJSIP/2001-{n:08x}\r\n"
@@ -143,6 +143,6 @@ async def test_a_flood_of_channels_keeps_the_wallboard_push_small(
     assert len(snapshot["calls"]) == 100 and snapshot["calls_truncated"] is True
     small = WallboardFeed(Hub(), pump, lambda: 1_700_000_010.0, max_bytes=50_000)
     assert small.snapshot()["calls"] == []
-    messages = [r.getMessage() for r in caplog.records if r.name == "callcenter.wallboard"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "callcenter.live.wallboard"]
     assert any("lists 100 of 5000 live calls" in m for m in messages)
     assert any("sent without its" in m for m in messages)

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
+from callcenter.ami.replay import chunks, read_capture  # noqa: E402
 from callcenter.ami.stream import AmiStreamParser  # noqa: E402
+from callcenter.live.pump import Pump  # noqa: E402
 from callcenter.model.calls import CallTracker  # noqa: E402
-from callcenter.pump import Pump  # noqa: E402
-from callcenter.replay import chunks, read_capture  # noqa: E402
 from callcenter.settings import DEFAULT_AMI_EVENTS  # noqa: E402
 from callcenter.store.calllog import CallLog, CallLogWriter, CallQuery  # noqa: E402
 from callcenter.store.database import Database  # noqa: E402

@@ -56,7 +56,7 @@ import aiohttp  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.typing import Origin  # noqa: E402
 
-from callcenter.fake_pbx import FakeAmiServer  # noqa: E402
+from callcenter.demo.fake_pbx import FakeAmiServer  # noqa: E402
 
 SECRET = "bench-secret"
 PASSWORD = "bench-password"

@@ -12,8 +12,8 @@ import pytest
 
 from callcenter.ami.link import AmiLink
 from callcenter.campaigns.dialer import Dialer
+from callcenter.demo.fake_pbx import ActionFields, FakeAmiServer
 from callcenter.errors import ConflictError
-from callcenter.fake_pbx import ActionFields, FakeAmiServer
 from callcenter.model import events as ev
 from callcenter.model.attempts import AttemptState, Dial, DialOutcome, RetryPolicy, advance
 from callcenter.model.board import Agent, Board

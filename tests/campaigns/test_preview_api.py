@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.model.attempts import AttemptState
 from callcenter.model.records import CallFinished, CallRecord, Direction, HangupBy, Outcome
 from callcenter.store.campaigns import CampaignSpec, ListEntry

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callcenter.demo import DEMO_PASSWORD, Demo, DemoOptions, demo_users, ensure_demo_users
-from callcenter.demo_data import SAMPLE_CUSTOMERS, seed_sample_data
-from callcenter.demo_traffic import DEFAULT_CALLERS, HOSTILE_NAME, Caller, Scenario, TrafficConfig
+from callcenter.demo.runner import DEMO_PASSWORD, Demo, DemoOptions, demo_users, ensure_demo_users
+from callcenter.demo.sample_data import SAMPLE_CUSTOMERS, seed_sample_data
+from callcenter.demo.traffic import DEFAULT_CALLERS, HOSTILE_NAME, Caller, Scenario, TrafficConfig
 from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.web.keys import AMI_LINK_KEY, CUSTOMERS_KEY

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from callcenter.demo_traffic import (
+from callcenter.demo.fake_pbx import FakeAmiServer, decode_frame, encode_frame
+from callcenter.demo.traffic import (
     DEFAULT_CALLERS,
     HOSTILE_NAME,
     Caller,
@@ -26,7 +27,6 @@ from callcenter.demo_traffic import (
     TrafficConfig,
     plan_call,
 )
-from callcenter.fake_pbx import FakeAmiServer, decode_frame, encode_frame
 from callcenter.model import events as ev
 from callcenter.model.calls import CallTracker, finished_records
 from callcenter.model.records import CallRecord, Direction, HangupBy, Outcome, Transfer

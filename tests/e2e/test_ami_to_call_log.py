@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.fake_pbx import FakeAmiServer, strip_login_preamble
-from callcenter.replay import read_capture
+from callcenter.ami.replay import read_capture
+from callcenter.demo.fake_pbx import FakeAmiServer, strip_login_preamble
 from callcenter.settings import Settings
 from callcenter.store import Role
 from tests.web.conftest import PBX_SECRET, ClientFactory, on_fake_pbx

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.store import Role
 from tests.e2e.test_ami_to_call_log import frames, link_up
 from tests.web.webclient import add_user, login, origin

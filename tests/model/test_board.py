@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
+from callcenter.ami.replay import REPLAY_EVENTS, StreamClock, read_capture, replay_records
 from callcenter.ami.stream import AmiStreamParser
 from callcenter.model import events as ev
 from callcenter.model.board import AgentState, Board
 from callcenter.model.calls import CallTracker
 from callcenter.model.records import CallFinished
-from callcenter.replay import REPLAY_EVENTS, StreamClock, read_capture, replay_records
 
 CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from callcenter.ami.filters import EventFilter
+from callcenter.ami.replay import REPLAY_EVENTS, StreamClock, read_capture
 from callcenter.ami.stream import AmiStreamParser
 from callcenter.model import events as ev
 from callcenter.model.calls import CallTracker
 from callcenter.model.records import AgentRinging, CallAnswered, Change
-from callcenter.replay import REPLAY_EVENTS, StreamClock, read_capture
 
 FREEPBX = Path(__file__).resolve().parent.parent / "fixtures" / "ami" / "freepbx"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.replay import chunks, read_capture, replay_records
 from callcenter.model.records import CallRecord
-from callcenter.replay import chunks, read_capture, replay_records
 from callcenter.settings import PbxSettings, load_settings
 from tests.support.truth import judge, load_truth
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.replay import chunks, read_capture, replay_records
 from callcenter.model.records import CallRecord
-from callcenter.replay import chunks, read_capture, replay_records
 from callcenter.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.replay import read_capture, replay_records
 from callcenter.model.records import CallRecord
-from callcenter.replay import read_capture, replay_records
 
 CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 SEP = b"\r\n\r\n"

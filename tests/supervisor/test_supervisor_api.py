@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.settings import Settings
 from callcenter.store import Role
 from callcenter.web.keys import AUDIT_KEY

@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 
 from callcenter.app import create_app
 from callcenter.crm.customers import parse_customer
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.settings import settings_from_mapping
 from callcenter.store import Role
 from callcenter.web.auth import Passwords

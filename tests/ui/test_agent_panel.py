@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from callcenter.demo_traffic import HOSTILE_NAME
-from callcenter.fake_pbx import ActionFields
+from callcenter.demo.fake_pbx import ActionFields
+from callcenter.demo.traffic import HOSTILE_NAME
 from callcenter.web.keys import HUB_KEY, INTERACTIONS_KEY
 from tests.ui.conftest import LiveServer, Panel
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from callcenter.fake_pbx import ActionFields
+from callcenter.demo.fake_pbx import ActionFields
+from callcenter.live.screenpops import agent_topic
 from callcenter.model.attempts import DialOutcome
-from callcenter.screenpop import agent_topic
 from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.web.campaigns import CAMPAIGNS_KEY

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.demo_traffic import HOSTILE_NAME
+from callcenter.demo.traffic import HOSTILE_NAME
 from callcenter.store import Role
 from callcenter.web.keys import HUB_KEY
 from tests.ui.conftest import PASSWORD, LiveServer, Panel, browser_user

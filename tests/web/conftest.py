@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter.app import create_app
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenter.fake_pbx import FakeAmiServer
+from callcenter.demo.fake_pbx import FakeAmiServer
 from callcenter.store import Role
 from callcenter.web.keys import CUSTOMERS_KEY, DATABASE_KEY
 from callcenter.web.pages import CONTENT_SECURITY_POLICY

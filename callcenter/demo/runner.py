@@ -29,10 +29,10 @@ from typing import TextIO
 from aiohttp import web
 
 from callcenter.app import create_app
-from callcenter.demo_data import seed_sample_data
-from callcenter.demo_traffic import AGENT_EXTENSIONS, DemoTraffic, TrafficConfig
+from callcenter.demo.fake_pbx import FakeAmiServer
+from callcenter.demo.sample_data import seed_sample_data
+from callcenter.demo.traffic import AGENT_EXTENSIONS, DemoTraffic, TrafficConfig
 from callcenter.errors import ConfigError
-from callcenter.fake_pbx import FakeAmiServer
 from callcenter.settings import Settings
 from callcenter.store import ConflictError, Role
 from callcenter.web.auth import Passwords

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from callcenter.crm.visibility import for_viewer
-from callcenter.hub import Hub
+from callcenter.live.hub import Hub
 from callcenter.model.calls import interface_key
 from callcenter.model.records import AgentRinging, CallAnswered, CallFinished, Change
 from callcenter.store.customers import Customers

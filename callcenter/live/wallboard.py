@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from callcenter.hub import Hub
+from callcenter.live.hub import Hub
+from callcenter.live.pump import Pump
 from callcenter.log_budget import LogBudget
-from callcenter.pump import Pump
 
 log = logging.getLogger(__name__)
 MAX_CALLS = 500

@@ -67,7 +67,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.fake_pbx import ActionFields, FakeAmiServer
+from callcenter.demo.fake_pbx import ActionFields, FakeAmiServer
 
 log = logging.getLogger(__name__)
 
