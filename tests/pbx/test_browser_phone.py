@@ -30,9 +30,7 @@ import pytest
 
 from callcenter.model.attempts import AttemptState
 from callcenter.store import Role
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import ACCOUNTS_KEY, PASSWORDS_KEY
-from callcenter.web.sip_proxy import SIP_PROXY_KEY
+from callcenter.web.keys import ACCOUNTS_KEY, CAMPAIGNS_KEY, PASSWORDS_KEY, SIP_PROXY_KEY
 from tests.pbx.conftest import Server, ServerFactory
 from tests.pbx.kit import Kit, Lab, start_scenario, wait_event
 from tests.pbx.test_campaign_live import FAST_CAMPAIGNS, customers_greet
@@ -95,10 +93,12 @@ async def start_phone_server(
     """Our server with browser phones on the kit's SIP WebSocket; agents ``web1`` (``w2001``)
     and ``web2`` (``w2002``)."""
     srv = await server(
-        CALLCENTER_PHONE_WEBRTC_WS=pbx_env["PBX_WEBRTC_WS"],
-        CALLCENTER_PHONE_AUDIO_PROCESSING="false",
-        CALLCENTER_PHONE_ICE_TIMEOUT_S="3",
-        **environ,
+        **{
+            "CALLCENTER_PHONE_WEBRTC_WS": pbx_env["PBX_WEBRTC_WS"],
+            "CALLCENTER_PHONE_AUDIO_PROCESSING": "false",
+            "CALLCENTER_PHONE_ICE_TIMEOUT_S": "3",
+            **environ,
+        }
     )
     app = srv.app
     for n, ext in ((1, "w2001"), (2, "w2002")):
@@ -325,6 +325,10 @@ def member_paused(paused: bool, ext: str = "w2001") -> Any:
     )
 
 
+# ``scenarios.py inbound --agent w20xx`` waits ``--talk`` seconds after the answer whatever
+# the browser does (then up to 10 s for the call to end): the tests keep it short.
+
+
 async def answer_in_panel(page: Any, ring_s: float = 0.0) -> None:
     await page.wait_for_selector("#phone-answer:visible", timeout=25000)
     await asyncio.sleep(ring_s)
@@ -409,7 +413,7 @@ async def test_tab_closed_mid_call_ends_the_call_pauses_and_registers_again(
     with lab.center.listen() as events:
         scenario = await start_scenario(
             pbx_kit, "inbound", "--from", "+4930111333", "--name", "Tab Closer",
-            "--agent", "w2001", "--hangup-by", "agent", "--talk", "20",
+            "--agent", "w2001", "--hangup-by", "agent", "--talk", "3",
         )  # fmt: skip
         try:
             await answer_in_panel(page)
@@ -452,7 +456,7 @@ async def test_sip_socket_cut_mid_call_phone_registers_again_and_takes_the_next_
     with lab.center.listen() as events:
         first = await start_scenario(
             pbx_kit, "inbound", "--from", "+4930111444", "--name", "Cut Off",
-            "--agent", "w2001", "--hangup-by", "agent", "--talk", "20",
+            "--agent", "w2001", "--hangup-by", "agent", "--talk", "6",
         )  # fmt: skip
         try:
             await answer_in_panel(page)
@@ -485,7 +489,7 @@ async def test_sip_socket_cut_mid_call_phone_registers_again_and_takes_the_next_
     # The next call rings the re-registered phone and carries audio.
     second = await start_scenario(
         pbx_kit, "inbound", "--from", "+4930111555", "--name", "Next Caller",
-        "--agent", "w2001", "--hangup-by", "agent", "--talk", "10",
+        "--agent", "w2001", "--hangup-by", "agent", "--talk", "2",
     )  # fmt: skip
     try:
         await answer_in_panel(page)
@@ -573,34 +577,34 @@ NO_CANDIDATES = """
 
 
 async def test_no_ice_candidate_fails_the_call_with_words(
-    pbx_kit: Kit, lab: Lab, phone_server: tuple[Server, str], chromium: Any
+    pbx_kit: Kit, lab: Lab, server: ServerFactory, pbx_env: dict[str, str], chromium: Any
 ) -> None:
-    """No candidate at all: the phone gives up after ``ice_timeout_s`` and says why (the
+    """No candidate at all: the phone gives up after ``ice_timeout_s`` (1 s here) and says why (the
     signalling is on loopback: no namespace needed)."""
-    _, url = phone_server
+    _, url = await start_phone_server(server, pbx_env, CALLCENTER_PHONE_ICE_TIMEOUT_S="1")
     context, page, errors = await open_panel(chromium, url, "web1", NO_CANDIDATES)
     await page.wait_for_selector("#phone-state[data-state=ready]")
     words, failed_s = await ring_and_fail(lab, page)
     await context.close()
     print(f"no candidate: {failed_s:.1f} s after the answer: {words}")
     assert "no ICE candidates" in words
-    assert failed_s < 6
+    assert failed_s < 4
     assert errors == []
 
 
 @pytest.mark.skipif(IN_NETNS, reason="inside the namespace the media path exists")
 async def test_call_without_a_media_path_fails_with_words(
-    pbx_kit: Kit, lab: Lab, phone_server: tuple[Server, str], chromium: Any
+    pbx_kit: Kit, lab: Lab, server: ServerFactory, pbx_env: dict[str, str], chromium: Any
 ) -> None:
     """Outside the namespace Asterisk offers no candidate (the kit's ``ice_permit``): with an
     address of its own Chromium's ICE never connects, without one it gathers nothing. Either
     way the phone hangs up by itself and says why, instead of a silent call."""
-    _, url = phone_server
+    _, url = await start_phone_server(server, pbx_env, CALLCENTER_PHONE_ICE_TIMEOUT_S="1")
     context, page, errors = await open_panel(chromium, url, "web1")
     await page.wait_for_selector("#phone-state[data-state=ready]")
     words, failed_s = await ring_and_fail(lab, page)
     await context.close()
     print(f"no media path: {failed_s:.1f} s after the answer: {words}")
     assert "ICE" in words
-    assert failed_s < 9
+    assert failed_s < 5
     assert errors == []
