@@ -68,6 +68,9 @@ class Agent:
     #: A browser phone's registration (AMI ContactStatus): "online", "offline", or None for
     #: a phone the PBX has said nothing about (desk phones).
     phone: str | None = None
+    #: Asterisk pauses per queue: the queues this member is paused in, with each reason
+    #: (``paused``/``pause_reason`` above sum them up for the wallboard).
+    paused_in: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -328,12 +331,17 @@ class Board:
             agent = self.agents.get(e.interface)
             if agent is not None:
                 agent.queues.discard(e.queue)
+                agent.paused_in.pop(e.queue, None)
                 if not agent.queues:
                     self._set_paused(agent, False, "", now)
                     del self.agents[e.interface]
             return
         agent = self._agent(e.interface, e.member_name, now)
         agent.queues.add(e.queue)
+        if e.paused:
+            agent.paused_in[e.queue] = e.paused_reason
+        else:
+            agent.paused_in.pop(e.queue, None)
         self._set_paused(agent, e.paused, e.paused_reason, now)
         agent.device_status = e.status
         if e.kind == "snapshot" and e.interface in self.phones:

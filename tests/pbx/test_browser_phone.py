@@ -30,7 +30,9 @@ import pytest
 
 from callcenter.model.attempts import AttemptState
 from callcenter.store import Role
-from callcenter.web.keys import ACCOUNTS_KEY, CAMPAIGNS_KEY, PASSWORDS_KEY, SIP_PROXY_KEY
+from callcenter.web.campaigns import CAMPAIGNS_KEY
+from callcenter.web.keys import ACCOUNTS_KEY, PASSWORDS_KEY
+from callcenter.web.sip_proxy import SIP_PROXY_KEY
 from tests.pbx.conftest import Server, ServerFactory
 from tests.pbx.kit import Kit, Lab, start_scenario, wait_event
 from tests.pbx.test_campaign_live import FAST_CAMPAIGNS, customers_greet
@@ -400,6 +402,7 @@ async def test_progressive_campaign_call_is_answered_by_the_browser_itself(
     assert row["hangup_by"] == "agent"
     assert srv.submissions()[row["call_id"]] == 1
     await context.close()
+    await lab.logout_all("retention")
     assert errors == []
 
 
@@ -407,7 +410,14 @@ async def test_progressive_campaign_call_is_answered_by_the_browser_itself(
 async def test_tab_closed_mid_call_ends_the_call_pauses_and_registers_again(
     pbx_kit: Kit, lab: Lab, phone_server: tuple[Server, str], chromium: Any
 ) -> None:
+    """Asterisk pauses per queue: the agent, on lunch in ``sales``, takes ``support`` calls;
+    the phone going away pauses them in ``support`` only, and coming back resumes that one."""
     srv, url = phone_server
+    await lab.logout_all("support", "sales", "retention")
+    await lab.login("sales", "w2001")
+    await lab.center.send(
+        "QueuePause", Queue="sales", Interface="PJSIP/w2001", Paused="true", Reason="lunch"
+    )
     context, page, errors = await open_panel(chromium, url, "web1")
     await page.wait_for_selector("#phone-state[data-state=ready]")
     with lab.center.listen() as events:
@@ -425,7 +435,7 @@ async def test_tab_closed_mid_call_ends_the_call_pauses_and_registers_again(
             ended_s = time.monotonic() - closed_at
             await wait_event(events, contact("Removed"))
             paused = await wait_event(events, member_paused(True))
-            assert paused["PausedReason"] == "phone offline"
+            assert (paused["Queue"], paused["PausedReason"]) == ("support", "phone offline")
             [truth] = await scenario.result(30)
         finally:
             await scenario.kill()
@@ -441,8 +451,13 @@ async def test_tab_closed_mid_call_ends_the_call_pauses_and_registers_again(
         await page.goto(f"{url}/agent")
         await page.wait_for_selector("#phone-state[data-state=ready]")
         await wait_event(events, contact("Created|Reachable"))
-        await wait_event(events, member_paused(False))
+        resumed = await wait_event(events, member_paused(False))
+        assert resumed["Queue"] == "support"
+    members = await lab.center.items("QueueStatus", Queue="sales")
+    [sales] = [m for m in members if m.get("Location") == "PJSIP/w2001"]
+    assert (sales["Paused"], sales["PausedReason"]) == ("1", "lunch")
     await context.close()
+    await lab.logout_all("sales")
     assert errors == []
 
 
