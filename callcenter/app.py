@@ -55,50 +55,54 @@ from callcenter.transcription.feed import CallTranscriptionFeed
 from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import SESSION_TTL_S, Authenticator, LoginLimiter, Passwords
-from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
-from callcenter.web.crm_api import BROWSER_KEY, CHANNELS_KEY
-from callcenter.web.forwarded import TRANSPORT_KEY, Transport
+from callcenter.web.forwarded import Transport
 from callcenter.web.keys import (
     ACCOUNT_ADMIN_KEY,
     ACCOUNTS_KEY,
     AMI_LINK_KEY,
     AUDIT_KEY,
     AUTHENTICATOR_KEY,
+    BROWSER_KEY,
     CALL_LOG_KEY,
     CALL_LOG_WRITER_KEY,
+    CAMPAIGNS_KEY,
     CARDS_KEY,
+    CHANNELS_KEY,
+    CLOCK_KEY,
     CUSTOMERS_KEY,
     DATABASE_KEY,
     DIALER_KEY,
     HUB_KEY,
     INTERACTIONS_KEY,
     LINK_STATUS_KEY,
+    LISTENERS_KEY,
     LOGIN_LIMITER_KEY,
+    PAGES_KEY,
     PASSWORDS_KEY,
+    PAUSE_WRITER_KEY,
     PHONES_KEY,
     PRIVACY_KEY,
     PUMP_KEY,
     REPORTS_KEY,
+    RETENTION_KEY,
     SCREEN_POPS_KEY,
     SEGMENTS_KEY,
+    SESSION_TTL_KEY,
     SETTINGS_KEY,
+    SIP_PROXY_KEY,
     SOCKET_GUARD_KEY,
     TRANSCRIPTION_KEY,
+    TRANSPORT_KEY,
     WALLBOARD_KEY,
 )
 from callcenter.web.linkstatus import LinkStatusProvider, no_link
 from callcenter.web.middlewares import auth_middleware, error_middleware, security_headers
-from callcenter.web.pages import PAGES_KEY, Pages
+from callcenter.web.pages import Pages
 from callcenter.web.routes import setup_routes
-from callcenter.web.sip_proxy import SIP_PROXY_KEY, SipProxy
+from callcenter.web.sip_proxy import SipProxy
 from callcenter.web.socket_guard import SocketGuard
 
 log = logging.getLogger(__name__)
-
-_CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
-_LISTENERS_KEY: web.AppKey[list[Callable[[Change], None]]] = web.AppKey("change_listeners")
-_PAUSE_WRITER_KEY: web.AppKey[BatchWriter[PauseInterval]] = web.AppKey("pause_writer")
-_SESSION_TTL_KEY = web.AppKey("session_ttl_s", float)
 
 
 def create_app(
@@ -123,8 +127,8 @@ def create_app(
     app[TRANSPORT_KEY] = Transport(settings.http)
     app[PASSWORDS_KEY] = passwords or Passwords()
     app[LOGIN_LIMITER_KEY] = login_limiter or LoginLimiter()
-    app[_CLOCK_KEY] = clock
-    app[_SESSION_TTL_KEY] = session_ttl_s
+    app[CLOCK_KEY] = clock
+    app[SESSION_TTL_KEY] = session_ttl_s
     app[LINK_STATUS_KEY] = link_status or no_link
     app[PHONES_KEY] = PhoneNormalizer(settings.crm.default_region)
     hub = Hub()
@@ -141,7 +145,7 @@ def create_app(
     )
     center = settings.center
     listeners: list[Callable[[Change], None]] = [pops.on_change]
-    app[_LISTENERS_KEY] = listeners
+    app[LISTENERS_KEY] = listeners
 
     def publish(change: Change) -> None:
         for listener in listeners:
@@ -152,7 +156,7 @@ def create_app(
         lambda record: app[CALL_LOG_WRITER_KEY].submit(record),
         publish,
         board=Board(center.service_level_s, ZoneInfo(center.time_zone)),
-        pause_sink=lambda pause: app[_PAUSE_WRITER_KEY].submit(pause),
+        pause_sink=lambda pause: app[PAUSE_WRITER_KEY].submit(pause),
     )
     app[HUB_KEY] = hub
     app[SCREEN_POPS_KEY] = pops
@@ -201,7 +205,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database and everything built on it; the call-log writer drains before close.
     The call log links every call it writes to its customer (stubs for unknown numbers)."""
     settings = app[SETTINGS_KEY]
-    clock = app[_CLOCK_KEY]
+    clock = app[CLOCK_KEY]
     db = await Database.open(Path(settings.db.path))
     customers = Customers(db, app[PHONES_KEY], clock=clock)
     call_log = CallLog(db, linker=customers.link_calls)
@@ -232,8 +236,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         audit,
         app[PASSWORDS_KEY],
         app[LOGIN_LIMITER_KEY],
-        clock=app[_CLOCK_KEY],
-        session_ttl_s=app[_SESSION_TTL_KEY],
+        clock=app[CLOCK_KEY],
+        session_ttl_s=app[SESSION_TTL_KEY],
     )
     guard = SocketGuard(app[AUTHENTICATOR_KEY].still_valid)
     app[SOCKET_GUARD_KEY] = guard
@@ -283,7 +287,7 @@ async def transcribe_ctx(app: web.Application) -> AsyncIterator[None]:
         TranscribeOptions(
             options.model_dir, options.workers, options.max_attempts, options.poll_interval_s
         ),
-        clock=app[_CLOCK_KEY],
+        clock=app[CLOCK_KEY],
     )
     app[TRANSCRIPTION_KEY] = service
     feed = CallTranscriptionFeed(
@@ -291,7 +295,7 @@ async def transcribe_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CUSTOMERS_KEY],
         recording_paths(app[SETTINGS_KEY]),
     )
-    app[_LISTENERS_KEY].append(feed.on_change)
+    app[LISTENERS_KEY].append(feed.on_change)
     await service.start()
     feed_task = asyncio.create_task(feed.writer.run(), name="transcribe-feed")
     try:
@@ -312,7 +316,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     reports = Reports(app[DATABASE_KEY])
     app[REPORTS_KEY] = reports
     pauses: BatchWriter[PauseInterval] = BatchWriter(reports.add_pauses, name="pause log")
-    app[_PAUSE_WRITER_KEY] = pauses
+    app[PAUSE_WRITER_KEY] = pauses
     board = app[PUMP_KEY].board
     # Today's counters survive a restart: they are recounted from today's call log.
     midnight = datetime.now(board.tz).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -346,7 +350,7 @@ async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
     :func:`live_ctx`: it reads the pump's board and hears OriginateResponse events and
     finished calls; it reconciles attempts left in flight before its first call)."""
     settings = app[SETTINGS_KEY]
-    clock = app[_CLOCK_KEY]
+    clock = app[CLOCK_KEY]
     store = Campaigns(app[DATABASE_KEY], clock=clock)
     app[CAMPAIGNS_KEY] = store
     retention = Retention(
@@ -377,7 +381,7 @@ async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
             pump.resync_listeners.append(dialer.on_resync)
             if pump.last_resync is not None:  # the link was quicker than us
                 dialer.on_resync(pump.last_resync, clock())
-            app[_LISTENERS_KEY].append(dialer.on_change)
+            app[LISTENERS_KEY].append(dialer.on_change)
             tasks.append(asyncio.create_task(dialer.run(), name="campaign-dialer"))
     try:
         yield

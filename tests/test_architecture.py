@@ -57,3 +57,48 @@ def test_only_the_transcription_engine_imports_vosk() -> None:
 
 def test_no_utils_modules() -> None:
     assert not [m for m in MODULES if m.rsplit("/", 1)[-1] in {"utils.py", "helpers.py", "misc.py"}]
+
+
+def test_only_the_demo_and_the_tests_use_the_fake_pbx() -> None:
+    users = {m for m, names in MODULES.items() if "callcenter.demo.fake_pbx" in names}
+    assert users <= {m for m in MODULES if m.startswith("callcenter/demo/")}
+
+
+def test_only_the_composition_root_the_cli_and_the_demo_import_web() -> None:
+    users = {
+        m
+        for m, names in MODULES.items()
+        if not m.startswith("callcenter/web/")
+        and any(n.startswith("callcenter.web") for n in names)
+    }
+    allowed = {"callcenter/app.py", "callcenter/cli.py"}
+    assert {m for m in users if not m.startswith("callcenter/demo/")} <= allowed
+
+
+def _handler_modules() -> set[str]:
+    from callcenter.web.routes import ROUTES
+
+    return {route.handler.__module__ for route in ROUTES}
+
+
+def test_handler_modules_never_import_each_other() -> None:
+    handlers = _handler_modules()
+    for module in handlers:
+        path = "/".join(module.split(".")) + ".py"
+        others = {n for n in MODULES[path] if n in handlers and n != module}
+        assert others == set(), f"{module} imports handler modules {others}: use web/requests.py"
+
+
+def test_every_app_key_lives_in_web_keys() -> None:
+    for module in MODULES:
+        if module == "callcenter/web/keys.py":
+            continue
+        text = (PACKAGE.parent / module).read_text(encoding="utf-8")
+        assert "AppKey(" not in text, module
+
+
+def test_handlers_take_the_time_from_the_apps_clock() -> None:
+    for module in _handler_modules():
+        text = (PACKAGE.parent / ("/".join(module.split(".")) + ".py")).read_text("utf-8")
+        for wall_clock in ("time.time()", "datetime.now(", "date.today("):
+            assert wall_clock not in text, f"{module}: {wall_clock} (use CLOCK_KEY)"

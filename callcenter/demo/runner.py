@@ -36,8 +36,13 @@ from callcenter.errors import ConfigError
 from callcenter.settings import Settings
 from callcenter.store import ConflictError, Role
 from callcenter.web.auth import Passwords
-from callcenter.web.keys import ACCOUNTS_KEY, AUDIT_KEY, PASSWORDS_KEY, SETTINGS_KEY
-from callcenter.web.phone import SIMULATED_PHONES_KEY
+from callcenter.web.keys import (
+    ACCOUNTS_KEY,
+    AUDIT_KEY,
+    PASSWORDS_KEY,
+    SETTINGS_KEY,
+    SIMULATED_PHONES_KEY,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,14 @@ from callcenter.crm.customers import parse_customer
 from callcenter.store.campaigns import CampaignSpec
 from callcenter.store.interactions import TicketKind
 from callcenter.store.segments import CustomerFilter
-from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
-from callcenter.web.keys import CUSTOMERS_KEY, INTERACTIONS_KEY, PHONES_KEY, SETTINGS_KEY
+from callcenter.web.keys import (
+    CAMPAIGNS_KEY,
+    CUSTOMERS_KEY,
+    INTERACTIONS_KEY,
+    PHONES_KEY,
+    RETENTION_KEY,
+    SETTINGS_KEY,
+)
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ customers that name it.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,27 +43,25 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.ami.link import AmiLink
-from callcenter.errors import AmiConnectionError, AmiError, AmiTimeoutError, NotFoundError
+from callcenter.errors import AmiConnectionError, AmiError, NotFoundError
 from callcenter.model.calls import interface_key
-from callcenter.settings import AgentSettings
 from callcenter.store import MAX_PAGE, ConflictError, Interactions, Role, User, ValidationError
 from callcenter.store.calllog import time_key
 from callcenter.store.interactions import WrapUpEntry, WrapUpSaved
-from callcenter.web.api import _moment
 from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     AMI_LINK_KEY,
     CALL_LOG_KEY,
     CALL_LOG_WRITER_KEY,
+    CLOCK_KEY,
     CUSTOMERS_KEY,
     DIALER_KEY,
     INTERACTIONS_KEY,
     PRINCIPAL_KEY,
     PUMP_KEY,
-    SETTINGS_KEY,
 )
-from callcenter.web.middlewares import error_response
+from callcenter.web.requests import _moment, agent_of, agent_settings, pbx_error
 
 MAX_NOTE = 10_000
 MAX_CALL_ID = 128
@@ -75,20 +72,7 @@ _CALL_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
-def agent_settings(request: web.Request) -> AgentSettings:
-    """The ``[agent]`` settings: pause reasons, dispositions, dialplan contexts."""
-    return request.app[SETTINGS_KEY].agent
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def agent_of(request: web.Request) -> tuple[User, str]:
-    """The logged-in user and their phone; 403 without one (admins usually have none)."""
-    user = request[PRINCIPAL_KEY].user
-    if not user.extension:
-        raise PermissionDenied("no phone extension is assigned to this user")
-    return user, user.extension
 
 
 def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -143,30 +127,6 @@ def _extension_number(interface: str) -> str:
     return interface_key(interface).split("/", 1)[-1].split("@", 1)[0]
 
 
-_PLAIN_REFUSALS = (
-    ("interface not found", "Your phone is not signed in to any queue, so it cannot be paused."),
-    ("no such channel", "That call has already ended."),
-    ("channel specified does not exist", "That call has already ended."),
-    ("not bridged", "The call is not connected yet, so it cannot be transferred."),
-)
-
-
-def pbx_error(exc: AmiError) -> web.Response:
-    """An AMI failure as the agent should read it (Asterisk's text in ``details.pbx``)."""
-    if isinstance(exc, AmiConnectionError):
-        status, message = 503, "The phone system is not connected right now. Try again shortly."
-    elif isinstance(exc, AmiTimeoutError):
-        status, message = 504, "The phone system did not answer in time. Try again."
-    else:
-        status = 502
-        lowered = str(exc).lower()
-        message = next(
-            (plain for marker, plain in _PLAIN_REFUSALS if marker in lowered),
-            f"The phone system refused: {exc}",
-        )
-    return error_response(status, exc.error_id, message, {"pbx": str(exc)})
-
-
 def _link(request: web.Request) -> AmiLink:
     link = request.app.get(AMI_LINK_KEY)
     if link is None:
@@ -192,7 +152,7 @@ async def agent_state(request: web.Request) -> web.Response:
     call their phone is in (the tracker), and the colleagues they can transfer to."""
     _, extension = agent_of(request)
     pump = request.app[PUMP_KEY]
-    now = time.time()
+    now = request.app[CLOCK_KEY]()
     board_agents = pump.board.agents
     agent = board_agents.get(extension) or board_agents.get(interface_key(extension))
     channels = pump.tracker.channels_of_device(extension)

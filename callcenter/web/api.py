@@ -6,33 +6,24 @@ driven by the table in :mod:`callcenter.web.routes`; errors become JSON there to
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import json
-import re
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from callcenter.errors import StoreError
-from callcenter.model.records import Direction, Outcome
-from callcenter.store import MAX_PAGE, CallQuery, PageKey, Role, User
-from callcenter.store.calllog import DEFAULT_PAGE
+from callcenter.store import CallQuery, Role, User
 from callcenter.web.auth import clear_session_cookie, set_session_cookie
 from callcenter.web.bodies import json_response
 from callcenter.web.bodies import read_json_object as read_json_object  # re-exported
 from callcenter.web.errors import PermissionDenied, ValidationError
-from callcenter.web.forwarded import TRANSPORT_KEY
 from callcenter.web.keys import (
     ACCOUNTS_KEY,
     AUDIT_KEY,
     AUTHENTICATOR_KEY,
     CALL_LOG_KEY,
+    CLOCK_KEY,
     DATABASE_KEY,
     DIALER_KEY,
     LINK_STATUS_KEY,
@@ -40,11 +31,17 @@ from callcenter.web.keys import (
     SESSION_TOKEN_KEY,
     SETTINGS_KEY,
     TRANSCRIPTION_KEY,
+    TRANSPORT_KEY,
 )
 from callcenter.web.linkstatus import link_report
-
-MAX_TEXT = 256
-_E = TypeVar("_E", Outcome, Direction)
+from callcenter.web.requests import (
+    MAX_TEXT,
+    _limit,
+    _single,
+    _unknown,
+    encode_cursor,
+    parse_call_query,
+)
 
 # --- health --------------------------------------------------------------------------------
 
@@ -63,7 +60,7 @@ async def health(request: web.Request) -> web.Response:
         db = "ok"
     except StoreError:
         db = "error"
-    write_error = await database.write_probe(time.time())
+    write_error = await database.write_probe(request.app[CLOCK_KEY]())
     ok = db == "ok" and write_error is None and ami["state"] in {"up", "disabled"}
     body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",
@@ -126,101 +123,6 @@ async def me(request: web.Request) -> web.Response:
 
 
 # --- call log ------------------------------------------------------------------------------
-
-CALL_PARAMS = ("from", "to", "number", "agent", "queue", "outcome", "direction")
-PAGE_PARAMS = ("limit", "cursor")
-# A "+" in a query string arrives as a space: "…T09:00:00 02:00" meant "…T09:00:00+02:00".
-_SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
-
-
-def _single(params: MultiMapping[str], key: str) -> str | None:
-    values = params.getall(key, [])
-    if not values:
-        return None
-    if len(values) > 1:
-        raise ValidationError(key, "given more than once")
-    value = values[0]
-    if not value.strip():
-        raise ValidationError(key, "empty")
-    if len(value) > MAX_TEXT:
-        raise ValidationError(key, f"longer than {MAX_TEXT} characters")
-    return value
-
-
-def _limit(params: MultiMapping[str], default: int) -> int:
-    text = _single(params, "limit")
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
-        raise ValidationError("limit", f"expected an integer from 1 to {MAX_PAGE}")
-    return int(text)
-
-
-def _unknown(params: MultiMapping[str], allowed: tuple[str, ...]) -> None:
-    for key in params:
-        if key not in allowed:
-            raise ValidationError(key, f"unknown parameter (allowed: {', '.join(allowed)})")
-
-
-def _moment(key: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(_SPACED_OFFSET.sub(r"+\1", value.strip()))
-    except ValueError as exc:
-        raise ValidationError(key, "expected ISO 8601, e.g. 2024-05-01T09:00:00Z") from exc
-    if not 1900 <= moment.year <= 9998:
-        raise ValidationError(key, "year out of range 1900-9998")
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _choice(key: str, value: str | None, enum: type[_E]) -> _E | None:
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError as exc:
-        allowed = ", ".join(member.value for member in enum)
-        raise ValidationError(key, f"expected one of {allowed}") from exc
-
-
-def encode_cursor(key: PageKey) -> str:
-    raw = json.dumps([key.started_at, key.call_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> PageKey:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        started_at, call_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise ValidationError("cursor", "not a cursor returned by this API") from exc
-    if not isinstance(started_at, str) or not isinstance(call_id, str):
-        raise ValidationError("cursor", "not a cursor returned by this API")
-    return PageKey(started_at, call_id)
-
-
-def parse_call_query(params: MultiMapping[str]) -> CallQuery:
-    """Query parameters of ``GET /api/calls`` -> :class:`CallQuery`; unknown ones are refused
-    (a misspelt filter must not silently return everything)."""
-    _unknown(params, CALL_PARAMS + PAGE_PARAMS)
-    started_from = _moment("from", _single(params, "from"))
-    started_to = _moment("to", _single(params, "to"))
-    if started_from and started_to and started_from >= started_to:
-        raise ValidationError("to", "must be later than from")
-    limit = _limit(params, DEFAULT_PAGE)
-    cursor = _single(params, "cursor")
-    return CallQuery(
-        started_from=started_from,
-        started_to=started_to,
-        number=_single(params, "number"),
-        agent=_single(params, "agent"),
-        queue=_single(params, "queue"),
-        outcome=_choice("outcome", _single(params, "outcome"), Outcome),
-        direction=_choice("direction", _single(params, "direction"), Direction),
-        limit=limit,
-        after=decode_cursor(cursor) if cursor else None,
-    )
 
 
 def scope_to_user(query: CallQuery, user: User) -> CallQuery:

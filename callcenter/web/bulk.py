@@ -34,7 +34,6 @@ from callcenter.crm.csv_export import (
 )
 from callcenter.crm.csv_import import CsvCustomers, import_customers, parse_mapping
 from callcenter.store import MAX_PAGE, ValidationError
-from callcenter.web.api import _single, _unknown, parse_call_query
 from callcenter.web.bodies import json_response
 from callcenter.web.keys import (
     AUDIT_KEY,
@@ -44,6 +43,7 @@ from callcenter.web.keys import (
     PRINCIPAL_KEY,
     SETTINGS_KEY,
 )
+from callcenter.web.requests import _single, _unknown, parse_call_query
 
 IMPORT_BATCH = 1000
 """Rows per transaction for uploads: small enough that lookups never wait long for the lock."""

@@ -7,9 +7,8 @@ from aiohttp import web
 from callcenter.errors import ValidationError
 from callcenter.store.campaign_reports import DEFAULT_HOURS, MAX_HOURS, dials_per_hour
 from callcenter.web.bodies import json_response
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.crm import path_id
-from callcenter.web.keys import DATABASE_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY, DATABASE_KEY
+from callcenter.web.requests import path_id
 
 
 def _hours(request: web.Request) -> int:

@@ -12,22 +12,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 
 from callcenter.campaigns.call_list import entries_from_csv
-from callcenter.campaigns.retention import Retention, entries_from_segment
+from callcenter.campaigns.retention import entries_from_segment
 from callcenter.errors import ConflictError, ValidationError
 from callcenter.model.pacing import DialMode
-from callcenter.store.campaigns import Campaigns, CampaignSpec
+from callcenter.store.campaigns import CampaignSpec
 from callcenter.web.bodies import json_response, read_json_object
-from callcenter.web.crm import path_id
 from callcenter.web.keys import (
+    CAMPAIGNS_KEY,
     CUSTOMERS_KEY,
     PHONES_KEY,
     PRINCIPAL_KEY,
+    RETENTION_KEY,
     SEGMENTS_KEY,
     SETTINGS_KEY,
 )
-
-CAMPAIGNS_KEY = web.AppKey("campaigns", Campaigns)
-RETENTION_KEY = web.AppKey("retention", Retention)
+from callcenter.web.requests import path_id
 
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(CampaignSpec)} - {"source"}
 _OUTCOMES = ("busy", "no_answer", "congestion", "failed", "machine", "abandoned")

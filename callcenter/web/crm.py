@@ -21,7 +21,6 @@ from multidict import MultiMapping
 
 from callcenter.crm.customers import parse_customer, parse_patch
 from callcenter.crm.visibility import for_viewer
-from callcenter.errors import NotFoundError
 from callcenter.store import (
     MAX_PAGE,
     UNSET,
@@ -35,16 +34,11 @@ from callcenter.store import (
     ValidationError,
 )
 from callcenter.store.calllog import time_key
-from callcenter.web.api import (
-    _limit,
-    _moment,
-    _single,
-    _unknown,
-)
 from callcenter.web.bodies import json_response, read_json_object
 from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     AUDIT_KEY,
+    CLOCK_KEY,
     CUSTOMERS_KEY,
     INTERACTIONS_KEY,
     PHONES_KEY,
@@ -52,89 +46,27 @@ from callcenter.web.keys import (
     PRIVACY_KEY,
     SEGMENTS_KEY,
 )
+from callcenter.web.requests import (
+    FILTER_PARAMS,
+    MAX_BODY,
+    MAX_SUBJECT,
+    _assignee,
+    _call_id,
+    _call_ids,
+    _due,
+    _enum_value,
+    _filter,
+    _limit,
+    _only,
+    _single,
+    _text,
+    _unknown,
+    _username,
+    path_id,
+)
 
-MAX_BODY = 10_000
-MAX_SUBJECT = 200
-MAX_CALL_ID = 128
 TIMELINE_DEFAULT = 50
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-FILTER_PARAMS = tuple(CustomerFilter.__dataclass_fields__)
-
-
-def path_id(request: web.Request, name: str = "id") -> int:
-    """The numeric id in the path (the route pattern allows digits only)."""
-    text = request.match_info[name]
-    if len(text) > 18:
-        raise NotFoundError(f"no record {text}")
-    return int(text)
-
-
-def _username(request: web.Request) -> str:
-    return request[PRINCIPAL_KEY].user.username
-
-
-def _text(body: Mapping[str, Any], key: str, max_len: int, *, required: bool) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ValidationError(key, "required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(key, "expected a non-empty string")
-    if len(value) > max_len:
-        raise ValidationError(key, f"longer than {max_len} characters")
-    return value.strip()
-
-
-def _call_id(body: Mapping[str, Any]) -> str | None:
-    return _text(body, "call_id", MAX_CALL_ID, required=False)
-
-
-def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in body:
-        if key not in allowed:
-            raise ValidationError(str(key), f"unknown field (allowed: {', '.join(allowed)})")
-
-
-def _due(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(key, "expected an ISO 8601 time such as 2024-05-01T09:00:00Z")
-    moment: datetime | None = _moment(key, value)
-    assert moment is not None
-    return time_key(moment)
-
-
-def _assignee(body: Mapping[str, Any]) -> str | None:
-    value = body.get("assigned_to")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("assigned_to", "expected a username or null (anyone)")
-    return value.strip().lower()
-
-
-def _call_ids(body: Mapping[str, Any], key: str) -> list[str]:
-    value = body.get(key, [])
-    if not isinstance(value, list) or len(value) > 100:
-        raise ValidationError(key, "expected a list of at most 100 call ids")
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item or len(item) > MAX_CALL_ID:
-            raise ValidationError(f"{key}[{i}]", "expected a call id")
-    return list(dict.fromkeys(value))
-
-
-def _enum_value(key: str, value: Any, enum: Any) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        raise ValidationError(key, f"expected one of {allowed}") from None
-
-
-def _filter(params: MultiMapping[str]) -> CustomerFilter:
-    return CustomerFilter.from_mapping(
-        {key: _single(params, key) for key in params if key in FILTER_PARAMS}
-    )
 
 
 def _after(params: MultiMapping[str]) -> int | None:
@@ -416,7 +348,9 @@ async def list_tickets(request: web.Request) -> web.Response:
         limit=_limit(params, 100),
         assigned_to=assigned.strip().lower() if assigned else None,
         category=_single(params, "category"),
-        overdue_at=time_key(datetime.now(UTC)) if overdue == "true" else None,
+        overdue_at=time_key(datetime.fromtimestamp(request.app[CLOCK_KEY](), UTC))
+        if overdue == "true"
+        else None,
     )
     return json_response({"items": await request.app[INTERACTIONS_KEY].tickets(query)})
 

@@ -15,12 +15,20 @@ from aiohttp import web
 
 from callcenter.crm.csv_export import CUSTOMER_COLUMNS, customer_row, encode_rows
 from callcenter.store import CustomerFilter, Role, ValidationError
-from callcenter.store.browse import MAX_SELECTION, SORTS, CustomerBrowser
-from callcenter.store.channels import Channel, ChannelInteractions, Direction, InteractionInput
+from callcenter.store.browse import MAX_SELECTION, SORTS
+from callcenter.store.channels import Channel, Direction, InteractionInput
 from callcenter.store.segments import TAG
-from callcenter.web.api import _single, _unknown
 from callcenter.web.bodies import json_response, read_json_object
-from callcenter.web.crm import (
+from callcenter.web.errors import PermissionDenied
+from callcenter.web.keys import (
+    AUDIT_KEY,
+    BROWSER_KEY,
+    CHANNELS_KEY,
+    PRINCIPAL_KEY,
+    PRIVACY_KEY,
+    SEGMENTS_KEY,
+)
+from callcenter.web.requests import (
     FILTER_PARAMS,
     MAX_BODY,
     MAX_SUBJECT,
@@ -28,15 +36,12 @@ from callcenter.web.crm import (
     _enum_value,
     _filter,
     _only,
+    _single,
     _text,
+    _unknown,
     _username,
     path_id,
 )
-from callcenter.web.errors import PermissionDenied
-from callcenter.web.keys import AUDIT_KEY, PRINCIPAL_KEY, PRIVACY_KEY, SEGMENTS_KEY
-
-BROWSER_KEY = web.AppKey("customer_browser", CustomerBrowser)
-CHANNELS_KEY = web.AppKey("channel_interactions", ChannelInteractions)
 
 MAX_OFFSET = 1_000_000
 MAX_EXTERNAL_ID = 200

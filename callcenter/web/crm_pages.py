@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.web.agent_api import agent_settings
-from callcenter.web.pages import PAGES_KEY
+from callcenter.web.keys import PAGES_KEY
+from callcenter.web.requests import agent_settings
 
 
 def _render(request: web.Request, template: str, title: str, page: str) -> web.Response:

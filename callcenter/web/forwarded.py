@@ -72,6 +72,4 @@ def _is_tls(request: web.BaseRequest) -> bool:
     return transport is not None and transport.get_extra_info("sslcontext") is not None
 
 
-TRANSPORT_KEY = web.AppKey("transport", Transport)
-
-__all__ = ["TRANSPORT_KEY", "Transport"]
+__all__ = ["Transport"]

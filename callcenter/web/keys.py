@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from callcenter.ami.link import AmiLink
 from callcenter.campaigns.dialer import Dialer
+from callcenter.campaigns.retention import Retention
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService
 from callcenter.live.hub import Hub
 from callcenter.live.pump import Pump
 from callcenter.live.screenpops import CustomerCards, ScreenPops
 from callcenter.live.wallboard import WallboardFeed
+from callcenter.model.board import PauseInterval
+from callcenter.model.records import Change
 from callcenter.settings import Settings
 from callcenter.store import (
     Accounts,
@@ -26,12 +30,21 @@ from callcenter.store import (
     Interactions,
     Segments,
 )
+from callcenter.store.batch import BatchWriter
+from callcenter.store.browse import CustomerBrowser
+from callcenter.store.campaigns import Campaigns
+from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcription.jobs import TranscriptionService
 from callcenter.web.account_admin import AccountAdmin
 from callcenter.web.auth import Access, Authenticator, LoginLimiter, Passwords, Principal
+from callcenter.web.forwarded import Transport
 from callcenter.web.linkstatus import LinkStatusProvider
 from callcenter.web.socket_guard import SocketGuard
+
+if TYPE_CHECKING:  # handler modules import these keys: no import of theirs at run time
+    from callcenter.web.pages import Pages
+    from callcenter.web.sip_proxy import SipProxy
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DATABASE_KEY = web.AppKey("database", Database)
@@ -64,3 +77,18 @@ SOCKET_GUARD_KEY = web.AppKey("socket_guard", SocketGuard)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 SESSION_TOKEN_KEY: web.RequestKey[str] = web.RequestKey("session_token", str)
+
+# The app's clock (epoch seconds): handlers take the time from it, never from the wall clock,
+# so tests can move time.
+CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+SESSION_TTL_KEY = web.AppKey("session_ttl_s", float)
+LISTENERS_KEY: web.AppKey[list[Callable[[Change], None]]] = web.AppKey("change_listeners")
+PAUSE_WRITER_KEY: web.AppKey[BatchWriter[PauseInterval]] = web.AppKey("pause_writer")
+CAMPAIGNS_KEY = web.AppKey("campaigns", Campaigns)
+RETENTION_KEY = web.AppKey("retention", Retention)
+BROWSER_KEY = web.AppKey("customer_browser", CustomerBrowser)
+CHANNELS_KEY = web.AppKey("channel_interactions", ChannelInteractions)
+TRANSPORT_KEY = web.AppKey("transport", Transport)
+SIMULATED_PHONES_KEY = web.AppKey("simulated_phones", bool)
+PAGES_KEY: web.AppKey[Pages] = web.AppKey("pages")
+SIP_PROXY_KEY: web.AppKey[SipProxy] = web.AppKey("sip_proxy")

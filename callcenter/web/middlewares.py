@@ -41,13 +41,13 @@ from callcenter.web.errors import (
     RateLimited,
     ValidationError,
 )
-from callcenter.web.forwarded import TRANSPORT_KEY
 from callcenter.web.keys import (
     AUDIT_KEY,
     AUTHENTICATOR_KEY,
     PRINCIPAL_KEY,
     ROUTE_ACCESS_KEY,
     SESSION_TOKEN_KEY,
+    TRANSPORT_KEY,
 )
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from callcenter.web.agent_api import agent_settings
+from callcenter.web.keys import PAGES_KEY
+from callcenter.web.requests import agent_settings
 
 #: The agent_ui folder (templates/ and static/), installed as the package callcenter.agent_ui.
 UI_DIR = Path(str(files("callcenter.agent_ui")))
@@ -122,9 +123,6 @@ class Pages:
     def static_file(self, relative: str) -> StaticFile | None:
         """The file for ``/static/<relative>``, or None if there is none we would serve."""
         return self._static.get(relative)
-
-
-PAGES_KEY = web.AppKey("pages", Pages)
 
 
 async def index(request: web.Request) -> web.StreamResponse:

@@ -13,17 +13,20 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from callcenter.store.accounts import sip_user
 from callcenter.web.bodies import read_json_object
 from callcenter.web.errors import PermissionDenied, ValidationError
-from callcenter.web.keys import ACCOUNTS_KEY, PRINCIPAL_KEY, SETTINGS_KEY
+from callcenter.web.keys import (
+    ACCOUNTS_KEY,
+    CLOCK_KEY,
+    PRINCIPAL_KEY,
+    SETTINGS_KEY,
+    SIMULATED_PHONES_KEY,
+)
 
 #: Set by ``callcenter demo``: the PBX is our fake one (no SIP, no media).
-SIMULATED_PHONES_KEY = web.AppKey("simulated_phones", bool)
 
 SIP_PATH = "/sip"
 
@@ -68,5 +71,5 @@ async def update_my_phone(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS_KEY]
     if sip_user(user.extension) is None or await accounts.browser_phone(user.id) is None:
         raise PermissionDenied("no browser phone is assigned to this user")
-    await accounts.set_auto_answer(user.id, auto_answer, now=time.time())
+    await accounts.set_auto_answer(user.id, auto_answer, now=request.app[CLOCK_KEY]())
     return web.json_response({"auto_answer": auto_answer})

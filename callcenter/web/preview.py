@@ -10,10 +10,9 @@ from aiohttp import web
 
 from callcenter.campaigns.dialer import Dialer
 from callcenter.errors import AmiError, ConflictError, NotFoundError
-from callcenter.web.agent_api import agent_of, pbx_error
 from callcenter.web.bodies import json_response
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import CARDS_KEY, DIALER_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY, CARDS_KEY, DIALER_KEY
+from callcenter.web.requests import agent_of, pbx_error
 
 
 def _dialer(request: web.Request) -> Dialer:

@@ -25,7 +25,6 @@ import io
 import os
 import secrets
 import struct
-import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ from callcenter.store import Role
 from callcenter.store.transcripts import SubjectKind, Transcripts
 from callcenter.transcription.audio import AudioError, decode_wav
 from callcenter.web.bodies import json_response
-from callcenter.web.crm import path_id
 from callcenter.web.errors import PermissionDenied
 from callcenter.web.keys import (
     CALL_LOG_KEY,
+    CLOCK_KEY,
     DATABASE_KEY,
     INTERACTIONS_KEY,
     PRINCIPAL_KEY,
@@ -49,6 +48,7 @@ from callcenter.web.keys import (
     TRANSCRIPTION_KEY,
 )
 from callcenter.web.middlewares import error_response
+from callcenter.web.requests import path_id
 
 VOICE_NOTE_BODY = "Voice note"
 _WAV_HEADERS = {"Content-Type": "audio/wav", "Cache-Control": "private, no-store"}
@@ -176,7 +176,7 @@ async def upload_voice_note(request: web.Request) -> web.Response:
         await service.enqueue_voice_note(str(note["id"]), str(path))
     else:
         await Transcripts(request.app[DATABASE_KEY]).enqueue(
-            SubjectKind.VOICE_NOTE, str(note["id"]), str(path), time.time()
+            SubjectKind.VOICE_NOTE, str(note["id"]), str(path), request.app[CLOCK_KEY]()
         )
     note["voice_note"] = {"state": "queued", "error": None, "transcript": None}
     return json_response({**note, "duration_s": round(duration_s, 3)}, status=201)

@@ -35,7 +35,13 @@ from aiohttp import WSMsgType, web
 
 from callcenter.store.accounts import sip_user
 from callcenter.web.errors import PermissionDenied
-from callcenter.web.keys import ACCOUNTS_KEY, AUDIT_KEY, PRINCIPAL_KEY, SOCKET_GUARD_KEY
+from callcenter.web.keys import (
+    ACCOUNTS_KEY,
+    AUDIT_KEY,
+    PRINCIPAL_KEY,
+    SIP_PROXY_KEY,
+    SOCKET_GUARD_KEY,
+)
 from callcenter.web.socket_guard import Credential
 
 log = logging.getLogger(__name__)
@@ -166,9 +172,6 @@ class SipProxy:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("SIP WebSocket %s unreachable: %s", self.upstream_url, exc)
             raise web.HTTPBadGateway(reason="the PBX's SIP WebSocket is unreachable") from exc
-
-
-SIP_PROXY_KEY = web.AppKey("sip_proxy", SipProxy)
 
 
 async def sip_socket(request: web.Request) -> web.StreamResponse:

@@ -24,6 +24,7 @@ from callcenter.web.errors import ValidationError
 from callcenter.web.keys import (
     AMI_LINK_KEY,
     AUDIT_KEY,
+    CLOCK_KEY,
     PRINCIPAL_KEY,
     PUMP_KEY,
     REPORTS_KEY,
@@ -138,7 +139,9 @@ async def _report(request: web.Request) -> tuple[list[dict[str, Any]], dict[str,
     unknown = set(request.query) - {"from", "to", "by"}
     if unknown:
         raise ValidationError(sorted(unknown)[0], "unknown parameter")
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.fromtimestamp(request.app[CLOCK_KEY](), UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     start = _day(request, "from", today - timedelta(days=6))
     end = _day(request, "to", today) + timedelta(days=1)  # "to" is inclusive
     if not start < end or (end - start).days > MAX_REPORT_DAYS:

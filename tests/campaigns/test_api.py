@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from callcenter.store.customers import CustomerInput, Phone
 from callcenter.web.auth import Role
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import CUSTOMERS_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY, CUSTOMERS_KEY
 from tests.web.webclient import logged_in, origin
 
 

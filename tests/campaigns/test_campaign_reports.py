@@ -12,7 +12,7 @@ from callcenter.store import Database
 from callcenter.store.campaign_reports import MAX_HOURS, dials_per_hour
 from callcenter.store.campaigns import Campaigns, CampaignSpec, ListEntry
 from callcenter.web.auth import Role
-from callcenter.web.campaigns import CAMPAIGNS_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY
 from tests.campaigns.dials import record_dials
 from tests.web.webclient import logged_in
 

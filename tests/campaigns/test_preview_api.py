@@ -17,8 +17,14 @@ from callcenter.model.records import CallFinished, CallRecord, Direction, Hangup
 from callcenter.store.campaigns import CampaignSpec, ListEntry
 from callcenter.store.customers import CustomerInput, Phone
 from callcenter.web.auth import Role
-from callcenter.web.campaigns import CAMPAIGNS_KEY, RETENTION_KEY
-from callcenter.web.keys import AMI_LINK_KEY, CALL_LOG_WRITER_KEY, CUSTOMERS_KEY, DIALER_KEY
+from callcenter.web.keys import (
+    AMI_LINK_KEY,
+    CALL_LOG_WRITER_KEY,
+    CAMPAIGNS_KEY,
+    CUSTOMERS_KEY,
+    DIALER_KEY,
+    RETENTION_KEY,
+)
 from tests.campaigns.conftest import eventually
 from tests.web.webclient import add_user, login, origin
 

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from callcenter.model.attempts import AttemptState, DialOutcome
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import DIALER_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY, DIALER_KEY
 from tests.pbx.conftest import Server, ServerFactory
 from tests.pbx.kit import Kit, Lab, wait_event
 

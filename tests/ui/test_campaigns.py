@@ -22,8 +22,8 @@ from callcenter.live.screenpops import agent_topic
 from callcenter.model.attempts import DialOutcome
 from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec, ListEntry
-from callcenter.web.campaigns import CAMPAIGNS_KEY
 from callcenter.web.keys import (
+    CAMPAIGNS_KEY,
     CUSTOMERS_KEY,
     HUB_KEY,
     INTERACTIONS_KEY,

@@ -10,7 +10,7 @@ from typing import Any
 
 from callcenter.store import Role
 from callcenter.store.campaigns import CampaignSpec
-from callcenter.web.campaigns import CAMPAIGNS_KEY
+from callcenter.web.keys import CAMPAIGNS_KEY
 from tests.web.test_crm_api import created, error_of, patch, post
 from tests.web.webclient import add_user, logged_in, login, origin
 

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.settings import PhoneSettings, Settings
 from callcenter.store import Role
-from callcenter.web.keys import ACCOUNTS_KEY
-from callcenter.web.sip_proxy import SIP_PROXY_KEY, parse_request, refusal
+from callcenter.web.keys import ACCOUNTS_KEY, SIP_PROXY_KEY
+from callcenter.web.sip_proxy import parse_request, refusal
 from tests.web.conftest import ClientFactory
 from tests.web.webclient import add_user, login, origin
 
