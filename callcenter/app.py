@@ -33,7 +33,7 @@ from callcenter.live.screenpops import CustomerCards, ScreenPops
 from callcenter.live.wallboard import WallboardFeed
 from callcenter.model.board import Board, PauseInterval
 from callcenter.model.calls import CallTracker
-from callcenter.model.records import Change
+from callcenter.model.records import CallRecord, Change
 from callcenter.settings import Settings
 from callcenter.store import (
     Accounts,
@@ -49,6 +49,7 @@ from callcenter.store import (
 from callcenter.store.batch import BatchWriter
 from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
+from callcenter.store.cdr_recovery import CdrRecovery
 from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcription.feed import CallTranscriptionFeed
@@ -67,6 +68,7 @@ from callcenter.web.keys import (
     CALL_LOG_WRITER_KEY,
     CAMPAIGNS_KEY,
     CARDS_KEY,
+    CDR_RECOVERY_KEY,
     CHANNELS_KEY,
     CLOCK_KEY,
     CUSTOMERS_KEY,
@@ -332,16 +334,52 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         watch = PhoneWatch(board, link.queue_pause)
         app[PUMP_KEY].event_listeners.append(watch.on_event)
         tasks.append(asyncio.create_task(watch.run(), name="phone-watch"))
+    recovery = await cdr_recovery(app) if link is not None else None
+    if recovery is not None:
+        tasks.append(asyncio.create_task(recovery.run(), name="cdr-recovery"))
     if link is not None:
         link.start()
     try:
         yield
     finally:
+        if recovery is not None:
+            assert link is not None
+            await recovery.close(connected=link.status.authenticated)
         if link is not None:
             await link.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def cdr_recovery(app: web.Application) -> CdrRecovery | None:
+    """With ``[pbx] cdr_path``, calls that end while we are not listening are logged from the
+    PBX's CDRs on the next resync (see callcenter.store.cdr_recovery)."""
+    settings = app[SETTINGS_KEY]
+    if not settings.pbx.cdr_path:
+        return None
+    pump = app[PUMP_KEY]
+
+    def recovered(record: CallRecord) -> None:
+        app[CALL_LOG_WRITER_KEY].submit(record)
+        pump.board.record(record)
+        pump.board_version += 1
+
+    recovery = CdrRecovery(
+        app[DATABASE_KEY],
+        app[CALL_LOG_KEY],
+        recovered,
+        settings.pbx.endpoints(),
+        Path(settings.pbx.cdr_path),
+        max_gap_s=settings.pbx.cdr_max_gap_s,
+        max_read_bytes=settings.pbx.cdr_max_read_mb * 1024 * 1024,
+        clock=app[CLOCK_KEY],
+    )
+    await recovery.load()
+    app[CDR_RECOVERY_KEY] = recovery
+    pump.event_listeners.append(recovery.on_event)
+    pump.resync_listeners.append(recovery.on_resync)
+    return recovery
 
 
 async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -120,6 +120,22 @@ class PbxSettings:
 
     trunks: tuple[str, ...] = ("PJSIP/carrier",)
     trunk_contexts: tuple[str, ...] = ("from-carrier", "from-trunk", "from-pstn")
+    # The CDR file dialplans/cdr_custom.conf makes the PBX write (on this machine, e.g.
+    # /var/log/asterisk/cdr-custom/callcenter.json): after a restart or an AMI outage the calls
+    # that ended meanwhile are logged from it, marked recovered. Empty: no recovery.
+    cdr_path: str = ""
+    # Longest gap recovered (older calls of a longer gap stay unlogged), and how much of the
+    # file's end is read at most.
+    cdr_max_gap_s: float = 7 * 86400.0
+    cdr_max_read_mb: int = 64
+
+    def __post_init__(self) -> None:
+        if self.cdr_path and not self.cdr_path.startswith("/"):
+            raise ConfigError("pbx.cdr_path", "must be an absolute path")
+        if "\0" in self.cdr_path:
+            raise ConfigError("pbx.cdr_path", "contains NUL")
+        if self.cdr_max_read_mb < 1:
+            raise ConfigError("pbx.cdr_max_read_mb", "must be at least 1")
 
     def endpoints(self) -> PbxEndpoints:
         return PbxEndpoints(trunks=self.trunks, trunk_contexts=self.trunk_contexts)

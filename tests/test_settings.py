@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from callcenter.errors import ConfigError
-from callcenter.settings import DEFAULT_AMI_EVENTS, Settings, load_settings
+from callcenter.settings import (
+    DEFAULT_AMI_EVENTS,
+    Settings,
+    load_settings,
+    settings_from_mapping,
+)
 
 TOML = """
 [http]
@@ -145,3 +150,16 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "absent.toml", {})
     assert info.value.key == "--config"
     assert "not found" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"cdr_path": "relative/cdr.json"}, "pbx.cdr_path"),
+        ({"cdr_path": "/var/log/\0x"}, "pbx.cdr_path"),
+        ({"cdr_max_read_mb": 0}, "pbx.cdr_max_read_mb"),
+    ],
+)
+def test_a_bad_cdr_setting_is_refused(raw: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        settings_from_mapping({"pbx": raw}, {})

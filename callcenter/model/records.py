@@ -76,6 +76,10 @@ class CallRecord:
     transfers: tuple[Transfer, ...] = field(default_factory=tuple)
     recording: str | None = None
     dial_id: str | None = None  # the campaign dial (ATTEMPT_ID) this call was placed for
+    #: Logged after the fact from the PBX's CDRs (the call ended while we were not listening),
+    #: not from live events: times are the CDRs' and transfers, hangup side and recording
+    #: are unknown (see callcenter/model/cdr.py).
+    recovered: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallRecord:
@@ -101,6 +105,7 @@ class CallRecord:
             ),
             recording=data["recording"],
             dial_id=data.get("dial_id"),
+            recovered=bool(data.get("recovered", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +128,7 @@ class CallRecord:
             "transfers": [t.to_dict() for t in self.transfers],
             "recording": self.recording,
             "dial_id": self.dial_id,
+            "recovered": self.recovered,
         }
 
 

@@ -51,6 +51,7 @@ CALL_LOG_COLUMNS = (
     "transfers",
     "recording",
     "dial_id",
+    "recovered",
 )
 _COLUMNS = CALL_LOG_COLUMNS
 _COLUMN_LIST = ", ".join(_COLUMNS)
@@ -125,6 +126,7 @@ def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["agents_offered"] = json.loads(data["agents_offered"])
     data["transfers"] = json.loads(data["transfers"])
+    data["recovered"] = bool(data["recovered"])
     return data
 
 
@@ -207,6 +209,19 @@ class CallLog:
             log.exception("linking %d calls to customers failed; logged unlinked", len(call_ids))
             await conn.execute("ROLLBACK TO SAVEPOINT link_calls")
         await conn.execute("RELEASE SAVEPOINT link_calls")
+
+    async def existing(self, call_ids: Sequence[str]) -> set[str]:
+        """Which of ``call_ids`` are logged already."""
+        found: set[str] = set()
+        for start in range(0, len(call_ids), MAX_PAGE):
+            chunk = list(call_ids[start : start + MAX_PAGE])
+            marks = ", ".join("?" for _ in chunk)
+            async with self._db.reading() as conn:
+                rows = await conn.execute_fetchall(
+                    f"SELECT call_id FROM call_log WHERE call_id IN ({marks})", chunk
+                )
+            found.update(str(row[0]) for row in rows)
+        return found
 
     async def get(self, call_id: str) -> dict[str, Any]:
         async with (

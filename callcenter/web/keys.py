@@ -33,6 +33,7 @@ from callcenter.store import (
 from callcenter.store.batch import BatchWriter
 from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
+from callcenter.store.cdr_recovery import CdrRecovery
 from callcenter.store.channels import ChannelInteractions
 from callcenter.store.reports import Reports
 from callcenter.transcription.jobs import TranscriptionService
@@ -58,6 +59,7 @@ AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
 LINK_STATUS_KEY: web.AppKey[LinkStatusProvider] = web.AppKey("link_status")
 AMI_LINK_KEY = web.AppKey("ami_link", AmiLink)
 PUMP_KEY = web.AppKey("pump", Pump)
+CDR_RECOVERY_KEY = web.AppKey("cdr_recovery", CdrRecovery)
 HUB_KEY = web.AppKey("hub", Hub)
 SCREEN_POPS_KEY = web.AppKey("screen_pops", ScreenPops)
 CARDS_KEY = web.AppKey("customer_cards", CustomerCards)

@@ -71,3 +71,38 @@ def assert_recorded(recordings: Path, recording: str) -> None:
         path = recordings / name
         assert path.exists(), f"missing recording {path}"
         assert path.stat().st_size > 44 + 8000, f"{path} holds less than 0.5 s of audio"
+
+
+def cdr_expected(truth: dict[str, Any]) -> dict[str, Any]:
+    """The fields a call recovered from CDRs must have for a call the driver made (CDRs do
+    not tell who hung up, the transfer kind or the recording; see callcenter/model/cdr.py)."""
+    if truth["scenario"] in ("inbound", "abandon", "transfer"):
+        return {
+            "direction": "inbound",
+            "caller_number": truth["caller_number"],
+            "caller_name": truth["caller_name"],
+            "called_number": truth["did"],
+            "queue": truth["queue"],
+            "agent": truth.get("agent"),
+            "agents_offered": offered_of(truth)
+            + ([truth["agent"]] if truth.get("transfers") else []),
+            "outcome": truth["outcome"],
+        }
+    if truth["scenario"] == "campaign":
+        return {
+            "direction": "outbound",
+            "caller_number": "",
+            "called_number": truth["called_number"],
+            "queue": truth["queue"],
+            "agent": truth["agent"],
+            "agents_offered": [truth["agent"]],
+            "outcome": truth["outcome"],
+        }
+    return {
+        "direction": "outbound",
+        "caller_number": truth["agent"].split("/")[1],
+        "called_number": truth["called_number"],
+        "agent": truth["agent"],
+        "agents_offered": [],
+        "outcome": truth["outcome"],
+    }

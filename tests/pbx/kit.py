@@ -114,6 +114,11 @@ class Kit:
             raise RuntimeError(f"pbx {' '.join(args)} failed: {err.decode()[-2000:]}")
         return out.decode()
 
+    @property
+    def cdr_file(self) -> Path:
+        """Where dialplans/cdr_custom.conf makes the center write its CDRs."""
+        return self.directory / "center" / "log" / "cdr-custom" / "callcenter.json"
+
     def center_ami(self, name: str = "lab") -> Ami:
         return Ami(name, self.ami_port, self.env["PBX_LAB_USERNAME"], self.env["PBX_LAB_SECRET"])
 
@@ -327,6 +332,22 @@ class Lab:
     async def close(self) -> None:
         await self.center.close()
         await self.world.close()
+
+    async def cdr_file(self) -> Path:
+        """Make the center write dialplans/cdr_custom.conf's CDR file, as a site's installer
+        does (README step "Call detail records"): the folder exists and cdr_custom is loaded.
+        The kit's own modules.conf (which --center-conf cannot replace) has ``noload =>
+        cdr_custom.so``, so it is loaded here, again after any ``core restart``."""
+        path = self.kit.cdr_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "custom" not in await self.center.command("cdr show status"):
+            reply = await self.center.send("ModuleLoad", Module="cdr_custom.so", LoadType="load")
+            if reply.get("Response") != "Success":
+                raise RuntimeError(f"loading cdr_custom failed: {reply}")
+        status = await self.center.command("cdr show status")
+        if "custom" not in status:
+            raise RuntimeError(f"cdr_custom did not register a CDR backend:\n{status}")
+        return path
 
     async def phone(self, ext: str, mode: str = "answer", delay: float = 1) -> None:
         """How desk phone ``ext`` behaves (``answer`` after ``delay`` s, ``noanswer``, ``busy``)."""
