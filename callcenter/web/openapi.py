@@ -138,12 +138,45 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         ),
         "responses": {"204": {"description": "changed"}},
     },
+    "user_create": {
+        "summary": (
+            "Create a user (admins); sip_password makes a PJSIP extension a browser phone. Audited"
+        ),
+        "requestBody": _body(
+            _schema(
+                {
+                    "username": _STRING,
+                    "role": {"enum": ["agent", "supervisor", "admin"]},
+                    "password": _STRING,
+                    "extension": _NULLABLE_STRING,
+                    "sip_password": _STRING,
+                },
+                ["username", "role", "password"],
+            )
+        ),
+        "responses": {"201": _json({"type": "object"}, "created"), "409": answer("Conflict")},
+    },
+    "admin_settings": {
+        "summary": "The effective settings (file, environment, defaults), secrets masked",
+        "responses": {"200": _json({"type": "object"})},
+    },
     "user_update": {
         "summary": (
-            "Disable (active: false) or enable a user; a disabled user's sessions, API tokens"
-            " and open sockets stop at once. Audited"
+            "Disable (active: false) or enable a user (a disabled user's sessions, API tokens"
+            " and open sockets stop at once), change their role, extension (null: none) or"
+            " browser phone SIP password. Audited"
         ),
-        "requestBody": _body(_schema({"active": {"type": "boolean"}}, ["active"])),
+        "requestBody": _body(
+            _schema(
+                {
+                    "active": {"type": "boolean"},
+                    "role": {"enum": ["agent", "supervisor", "admin"]},
+                    "extension": _NULLABLE_STRING,
+                    "sip_password": _STRING,
+                },
+                [],
+            )
+        ),
         "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
     },
     "user_password": {
@@ -178,7 +211,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "audit": {
         "summary": "The audit log, newest first",
-        "parameters": [_query("actor", "username"), _query("action", "action name"), _LIMIT],
+        "parameters": [
+            _query("actor", "username (who)"),
+            _query("action", "action name (what); customer.* matches a prefix"),
+            _query("customer", "customer id (which customer)", {"type": "integer"}),
+            _query("from", "ISO 8601 (when, inclusive)"),
+            _query("to", "ISO 8601 (when, exclusive)"),
+            _query("before", "entry id: the page after it", {"type": "integer"}),
+            _LIMIT,
+        ],
         "responses": {"200": _items("AuditEntry")},
     },
     "openapi": {

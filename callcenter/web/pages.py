@@ -59,6 +59,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("wallboard", "Wallboard", "supervisor admin"),
     ("reports", "Reports", "supervisor admin"),
     ("campaigns", "Campaigns", "supervisor admin"),
+    ("admin", "Administration", "admin"),
 )
 
 _STATIC_TYPES = {

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from callcenter.web import (
     account_api,
+    admin,
     agent_api,
     api,
     bulk,
@@ -59,6 +60,14 @@ ROUTES: tuple[Route, ...] = (
     # Agents too, but the handler narrows them to their own calls.
     Route("GET", "/api/calls", api.list_calls, ANY_USER.audited("calls.list"), "calls"),
     Route("GET", "/api/users", api.list_users, ADMINS.audited("users.list"), "users"),
+    Route("POST", "/api/users", account_api.create_user, ADMINS, "user_create"),
+    Route(
+        "GET",
+        "/api/admin/settings",
+        admin.settings_view,
+        ADMINS.audited("settings.read"),
+        "admin_settings",
+    ),
     Route("GET", "/api/audit", api.list_audit, ADMINS.audited("audit.list"), "audit"),
     # Accounts: AccountAdmin writes the audit entries (the command line shares it).
     Route("POST", "/api/me/password", account_api.change_own_password, ANY_USER, "me_password"),
@@ -291,6 +300,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"/customers/{ID}", crm_pages.customer_page, PUBLIC, "customer_page"),
     Route("GET", "/tickets", crm_pages.tickets_page, PUBLIC, "tickets_page"),
     Route("GET", "/callbacks", crm_pages.callbacks_page, PUBLIC, "callbacks_page"),
+    Route("GET", "/admin", crm_pages.admin_page, PUBLIC, "admin_page"),
     Route("GET", "/static/{path:[A-Za-z0-9_./-]{1,200}}", pages.static_file, PUBLIC, "static"),
     Route("GET", "/api/agent/state", agent_api.agent_state, ANY_USER, "agent_state"),
     Route("GET", "/api/agent/options", agent_api.options, ANY_USER, "agent_options"),
