@@ -41,3 +41,7 @@ async def callbacks_page(request: web.Request) -> web.Response:
 
 async def admin_page(request: web.Request) -> web.Response:
     return _render(request, "admin.html", "Administration", "admin")
+
+
+async def import_page(request: web.Request) -> web.Response:
+    return _render(request, "import.html", "Import", "import")

@@ -420,6 +420,84 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _items("Customer", segment=ref("Segment"))},
     },
     "segment_delete": {"summary": "Delete a segment", "responses": {"204": _NO_CONTENT}},
+    # --- orders and contracts from the ERP (callcenter/web/erp_api.py)
+    "customer_orders": {
+        "summary": (
+            "The customer's orders (newest first), contracts and value: revenue_12m,"
+            " revenue_lifetime, last_order_at, days_since_last_order, contract_end"
+        ),
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "customer_order_put": {
+        "summary": (
+            "An order (idempotent by external_id: the same one again updates it, 200 with"
+            " updated: true). Audited"
+        ),
+        "requestBody": _body(
+            _schema(
+                {
+                    "external_id": _STRING,
+                    "ordered_at": {"type": "string", "format": "date-time"},
+                    "amount": {"type": ["number", "string"]},
+                    "currency": _STRING,
+                    "description": _STRING,
+                },
+                ["external_id", "ordered_at", "amount"],
+            )
+        ),
+        "responses": {
+            "201": _json({"type": "object"}, "created"),
+            "200": _json({"type": "object"}, "updated"),
+        },
+    },
+    "customer_contract_put": {
+        "summary": "A contract (idempotent by external_id like orders). Audited",
+        "requestBody": _body(
+            _schema(
+                {
+                    "external_id": _STRING,
+                    "product": _STRING,
+                    "starts_on": {"type": "string", "format": "date"},
+                    "ends_on": {"type": ["string", "null"], "format": "date"},
+                },
+                ["external_id", "product", "starts_on"],
+            )
+        ),
+        "responses": {
+            "201": _json({"type": "object"}, "created"),
+            "200": _json({"type": "object"}, "updated"),
+        },
+    },
+    # --- imports as batches (callcenter/web/imports_api.py)
+    "import_preview": {
+        "summary": "A file's header, delimiter, automatic mapping and sample rows",
+        "parameters": [_query("kind", "customers, interactions, orders, contracts", required=True)],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": _STRING}}},
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_start": {
+        "summary": (
+            "Start an import (multipart: kind, mapping as JSON, delimiter, file); 202 with"
+            " the batch, which runs in the background"
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+        },
+        "responses": {"202": _json({"type": "object"}, "started")},
+    },
+    "imports": {
+        "summary": "Import batches, newest first",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_batch": {
+        "summary": "One batch: state, progress, rows done, errors so far",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_rejects": {
+        "summary": "A batch's rejected rows with their reasons (CSV). Audited",
+        "responses": {"200": _CSV},
+    },
     # --- the CRM pages (callcenter/web/crm_api.py)
     "customers_browse": {
         "summary": "A page of customers: search, filters, sort, offset, with a (capped) count",
