@@ -84,6 +84,13 @@ _FILTERS = [
         "open_ticket", "has an open ticket of this kind", {"enum": ["any", "ticket", "complaint"]}
     ),
     _query("open_callback", "has (true) or has no (false) open callback", {"type": "boolean"}),
+    _query("min_value", "revenue in the last 12 months at least", {"type": "number"}),
+    _query(
+        "contract_ends_within_days",
+        "a contract ends within this many days",
+        {"type": "integer", "minimum": 0},
+    ),
+    _query("no_purchase_days", "no order for this many days", {"type": "integer", "minimum": 0}),
 ]
 _CALL_FILTERS = [
     _query("from", "started at or after (ISO 8601)", _TIME),

@@ -210,3 +210,58 @@ async def test_agents_may_read_value_but_not_import_or_post_orders(client: Any) 
     assert (await upload(client, "customers", "name\nA\n")).status == 403
     assert (await client.get("/api/imports")).status == 403
     assert (await client.get("/import")).status == 200  # the shell; its API refuses
+
+
+async def test_value_and_contract_end_feed_the_segments(client: Any) -> None:
+    await logged_in(client, "sue", Role.SUPERVISOR)
+    rich = await created(client, {"name": "Rich"})
+    poor = await created(client, {"name": "Poor"})
+    ending = await created(client, {"name": "Ending"})
+    old = "2001-01-01T00:00:00Z"
+    await post(
+        client,
+        f"/api/customers/{rich['id']}/orders",
+        {"external_id": "r1", "ordered_at": "2026-12-31T00:00:00Z", "amount": 5000},
+    )
+    await post(
+        client,
+        f"/api/customers/{poor['id']}/orders",
+        {"external_id": "p1", "ordered_at": old, "amount": 9000},
+    )
+    soon = {"external_id": "c1", "product": "X", "starts_on": "2020-01-01", "ends_on": "2000-01-01"}
+    assert (await post(client, f"/api/customers/{ending['id']}/contracts", soon)).status == 400
+
+    async def names(query: str) -> list[str]:
+        page = await (await client.get(f"/api/customers/browse?{query}&sort=name")).json()
+        return [c["name"] for c in page["items"]]
+
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    within = {
+        "external_id": "c2",
+        "product": "X",
+        "starts_on": "2020-01-01",
+        "ends_on": (today + timedelta(days=20)).isoformat(),
+    }
+    later = {
+        "external_id": "c3",
+        "product": "X",
+        "starts_on": "2020-01-01",
+        "ends_on": (today + timedelta(days=200)).isoformat(),
+    }
+    assert (await post(client, f"/api/customers/{ending['id']}/contracts", within)).status == 201
+    assert (await post(client, f"/api/customers/{rich['id']}/contracts", later)).status == 201
+    recent = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="seconds")
+    await post(
+        client,
+        f"/api/customers/{rich['id']}/orders",
+        {"external_id": "r2", "ordered_at": recent, "amount": 100},
+    )
+    assert await names("min_value=100") == ["Rich"]
+    assert await names("min_value=1") == ["Rich"]  # Poor's order is older than 12 months
+    assert await names("contract_ends_within_days=30") == ["Ending"]
+    assert await names("contract_ends_within_days=365") == ["Ending", "Rich"]
+    assert await names("no_purchase_days=30") == ["Ending", "Poor"]
+    bad = await client.get("/api/customers/browse?min_value=-1")
+    assert (await bad.json())["error"]["details"]["field"] == "min_value"
