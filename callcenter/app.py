@@ -23,6 +23,7 @@ from aiohttp import web
 from callcenter.ami.link import AmiLink
 from callcenter.campaigns.dialer import Dialer
 from callcenter.campaigns.retention import Retention
+from callcenter.crm.imports import ImportRunner
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService, RecordingFiles
 from callcenter.crm.recordings import RecordingPaths
@@ -51,6 +52,8 @@ from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
 from callcenter.store.cdr_recovery import CdrRecovery
 from callcenter.store.channels import ChannelInteractions
+from callcenter.store.erp import Erp
+from callcenter.store.imports import ImportBatches
 from callcenter.store.reports import Reports
 from callcenter.transcription.feed import CallTranscriptionFeed
 from callcenter.transcription.jobs import TranscribeOptions, TranscriptionService
@@ -74,7 +77,9 @@ from callcenter.web.keys import (
     CUSTOMERS_KEY,
     DATABASE_KEY,
     DIALER_KEY,
+    ERP_KEY,
     HUB_KEY,
+    IMPORTS_KEY,
     INTERACTIONS_KEY,
     LINK_STATUS_KEY,
     LISTENERS_KEY,
@@ -221,6 +226,12 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SEGMENTS_KEY] = Segments(db, clock=clock)
     app[BROWSER_KEY] = CustomerBrowser(db, clock=clock)
     app[CHANNELS_KEY] = ChannelInteractions(db, clock=clock)
+    app[ERP_KEY] = Erp(db, clock=clock)
+    import_batches = ImportBatches(db, clock=clock)
+    await import_batches.interrupt_running()
+    app[IMPORTS_KEY] = ImportRunner(
+        import_batches, customers, app[CHANNELS_KEY], app[ERP_KEY], app[PHONES_KEY]
+    )
     app[PRIVACY_KEY] = PrivacyService(
         Privacy(db),
         RecordingFiles(
@@ -252,6 +263,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app[IMPORTS_KEY].close()
         for task in (guard_task, writer_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -273,7 +273,6 @@ class CampaignSettings:
     weight_tenure: float = 10.0  # full for a brand-new customer, none after 2 years
     no_contact_full_days: float = 180.0
     contract_horizon_days: float = 90.0  # the contract reason starts this many days before
-    contract_end_field: str = "contract_end"  # custom field, YYYY-MM-DD
     negative_dispositions: tuple[str, ...] = ("no_interest", "complaint", "cancel")
     # Customers scoring at least this are in the retention list.
     churn_threshold: float = 50.0

@@ -10,8 +10,8 @@ score keeps its reasons with their weights, values and points, so an agent or a 
 - ``open_complaints``: open or pending complaint tickets, full at 2;
 - ``negative_dispositions``: wrap-up codes such as ``no_interest`` in the last year, full at 3;
 - ``failed_contacts``: outbound calls that did not reach the customer in 90 days, full at 5;
-- ``contract_end``: the contract end date (a custom field) approaching, rising linearly over
-  ``contract_horizon_days`` to full on the day it ends (and after);
+- ``contract_end``: the contract end (the ERP's contracts, store/erp.py) approaching, rising
+  linearly over ``contract_horizon_days`` to full on the day it ends (and after);
 - ``tenure``: new customers leave more easily; full for a new one, none after two years.
 
 Pure: the facts are gathered by the store, the instant is a parameter.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -51,8 +50,7 @@ class Retention:
         today = datetime.fromtimestamp(now, self._tz).date()
         rows = await self._store.churn_inputs(now, self._settings.negative_dispositions)
         scores = []
-        for cid, created, last, complaints, negative, failed, custom in rows:
-            fields = json.loads(custom)
+        for cid, created, last, complaints, negative, failed, contract_end in rows:
             facts = ChurnFacts(
                 customer_id=cid,
                 created_at=_epoch(created),
@@ -60,7 +58,7 @@ class Retention:
                 open_complaints=complaints,
                 negative_dispositions=negative,
                 failed_contacts=failed,
-                contract_end=parse_contract_end(fields.get(self._settings.contract_end_field)),
+                contract_end=parse_contract_end(contract_end),
             )
             result = score(facts, self._settings, now, today)
             scores.append((cid, round(result.score, 2), [r.to_dict() for r in result.reasons]))

@@ -256,6 +256,13 @@ class CsvCustomers:
         self.rules = RowRules(tuple(header), tuple(columns), numbers.region)
         self.summary = ImportSummary(ignored_columns=ignored)
         self._line = self._reader.line_num
+        #: Told of each row refused while reading (number, reason, cells), if set.
+        self.on_reject: Callable[[int, str, list[str]], None] | None = None
+
+    def _refuse(self, row: int, reason: str, cells: list[str]) -> None:
+        self.summary.fail(row, reason)
+        if self.on_reject is not None:
+            self.on_reject(row, reason, cells)
 
     @property
     def bytes_read(self) -> int:
@@ -274,14 +281,14 @@ class CsvCustomers:
             except csv.Error as exc:
                 row, self._line = self._line + 1, self._reader.line_num
                 self.summary.rows += 1
-                self.summary.fail(row, f"not valid CSV: {exc}")
+                self._refuse(row, f"not valid CSV: {exc}", [])
                 continue
             row, self._line = self._line + 1, self._reader.line_num
             if not any(cells) or not "".join(cells).strip():
                 continue
             self.summary.rows += 1
             if len(cells) != width:
-                self.summary.fail(row, f"has {len(cells)} cells, the header has {width}")
+                self._refuse(row, f"has {len(cells)} cells, the header has {width}", cells)
                 continue
             batch.append((row, cells))
         return batch

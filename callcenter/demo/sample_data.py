@@ -14,11 +14,13 @@ from aiohttp import web
 
 from callcenter.crm.customers import parse_customer
 from callcenter.store.campaigns import CampaignSpec
+from callcenter.store.erp import ContractInput
 from callcenter.store.interactions import TicketKind
 from callcenter.store.segments import CustomerFilter
 from callcenter.web.keys import (
     CAMPAIGNS_KEY,
     CUSTOMERS_KEY,
+    ERP_KEY,
     INTERACTIONS_KEY,
     PHONES_KEY,
     RETENTION_KEY,
@@ -34,19 +36,20 @@ SAMPLE_CUSTOMERS: tuple[dict[str, Any], ...] = (
         "phones": ["+49 30 12345678"],
         "emails": ["j.mueller@example.de"],
         "tags": ["premium"],
-        "custom": {"contract_end": "2027-01-15", "plan": "Business 50"},
+        "custom": {"plan": "Business 50"},
+        "contract": ("Business 50", "2023-01-16", "2027-01-15"),
     },
     {
         "name": "Anna Schmidt",
         "phones": ["030 98765432"],
         "tags": ["newsletter"],
-        "custom": {"contract_end": "2028-06-30"},
+        "contract": ("Fibre 100", "2024-07-01", "2028-06-30"),
     },
     {
         "name": "Zoë Weiß",
         "phones": ["030 555123"],
         "language": "fr",
-        "custom": {"contract_end": "2026-12-31"},
+        "contract": ("Mobile S", "2024-01-01", "2026-12-31"),
     },
     {
         "kind": "company",
@@ -69,8 +72,17 @@ async def seed_sample_data(app: web.Application) -> None:
     phones = app[PHONES_KEY]
     ids: dict[str, int] = {}
     for data in SAMPLE_CUSTOMERS:
-        made = await customers.create(parse_customer(data, phones))
+        contract = data.get("contract")
+        made = await customers.create(
+            parse_customer({k: v for k, v in data.items() if k != "contract"}, phones)
+        )
         ids[str(data["name"])] = int(made["id"])
+        if contract is not None:
+            product, starts, ends = contract
+            await app[ERP_KEY].put_contract(
+                int(made["id"]),
+                ContractInput(f"demo-{made['id']}", product, starts_on=starts, ends_on=ends),
+            )
     interactions = app[INTERACTIONS_KEY]
     await interactions.add_ticket(
         ids["Zoë Weiß"],

@@ -174,6 +174,22 @@ class Accounts:
             if not active:
                 await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
+    async def set_role(self, user_id: int, role: Role) -> None:
+        """A new role applies from the user's next request (every request reads the user)."""
+        await self._update_user(user_id, "role", role.value)
+
+    async def set_extension(self, user_id: int, extension: str | None) -> None:
+        """The device / queue-member interface the user answers on (None: none)."""
+        await self._update_user(user_id, "extension", extension)
+
+    async def _update_user(self, user_id: int, column: str, value: object) -> None:
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id)) as cursor,
+        ):
+            if cursor.rowcount != 1:
+                raise NotFoundError(f"no user with id {user_id}")
+
     async def get_user(self, username: str) -> User:
         async with (
             self._db.reading() as conn,

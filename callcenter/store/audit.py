@@ -62,17 +62,50 @@ class AuditLog:
             )
 
     async def recent(
-        self, *, limit: int = 100, actor: str | None = None, action: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        customer_id: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        before_id: int | None = None,
     ) -> list[AuditEntry]:
-        """Newest first."""
+        """Newest first. ``action`` ending in ``.*`` matches the prefix (``customer.*``);
+        ``customer_id`` finds the entries about that customer: requests to its URLs
+        (``/api/customers/{id}`` and below) and bulk actions, merges naming it; ``since`` /
+        ``until`` are ISO 8601 UTC bounds on ``at`` (``until`` exclusive); ``before_id``
+        pages on."""
         clauses: list[str] = []
         params: list[Any] = []
         if actor is not None:
             clauses.append("actor = ?")
             params.append(actor)
-        if action is not None:
+        if action is not None and action.endswith(".*"):
+            clauses.append("substr(action, 1, ?) = ?")
+            params += [len(action) - 1, action[:-1]]
+        elif action is not None:
             clauses.append("action = ?")
             params.append(action)
+        if customer_id is not None:
+            path = f"/api/customers/{customer_id}"
+            clauses.append(
+                "(target = ? OR substr(target, 1, ?) IN (?, ?)"
+                " OR EXISTS (SELECT 1 FROM json_each(audit_log.details, '$.ids')"
+                " WHERE value = ?)"
+                " OR json_extract(audit_log.details, '$.merged') = ?)"
+            )
+            params += [path, len(path) + 1, path + "/", path + "?", customer_id, customer_id]
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until)
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
         sql = "SELECT id, at, actor, action, target, details FROM audit_log"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)

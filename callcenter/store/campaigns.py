@@ -438,10 +438,10 @@ class Campaigns:
 
     async def churn_inputs(
         self, now: float, negative_codes: Sequence[str]
-    ) -> list[tuple[int, str, str | None, int, int, int, str]]:
+    ) -> list[tuple[int, str, str | None, int, int, int, str | None]]:
         """Per live, non-stub customer: id, created_at, last_contact_at, open complaints,
         negative dispositions in the last year, unanswered outbound calls in 90 days,
-        custom fields (JSON)."""
+        contract end (YYYY-MM-DD from the ERP's contracts, see store/erp.py, or None)."""
         year_ago = iso(now - 365 * 86400)
         quarter_ago = iso(now - 90 * 86400)
         marks = ", ".join("?" for _ in negative_codes) or "NULL"
@@ -454,14 +454,15 @@ class Campaigns:
             " (SELECT COUNT(*) FROM customer_calls k JOIN call_log l ON l.call_id = k.call_id"
             "  WHERE k.customer_id = c.id AND l.direction = 'outbound'"
             "  AND l.outcome <> 'answered' AND l.started_at >= ?),"
-            " c.custom"
+            " COALESCE((SELECT MIN(e.ends_on) FROM contracts e WHERE e.customer_id = c.id"
+            "  AND e.ends_on >= ?), (SELECT MAX(e.ends_on) FROM contracts e"
+            "  WHERE e.customer_id = c.id))"
             " FROM customers c WHERE c.merged_into IS NULL AND NOT c.is_stub ORDER BY c.id"
         )
+        today = (iso(now) or "")[:10]
         async with self._db.reading() as conn:
-            rows = await conn.execute_fetchall(sql, (*negative_codes, year_ago, quarter_ago))
-        return [
-            (int(r[0]), r[1], r[2], int(r[3]), int(r[4]), int(r[5]), r[6] or "{}") for r in rows
-        ]
+            rows = await conn.execute_fetchall(sql, (*negative_codes, year_ago, quarter_ago, today))
+        return [(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), int(r[5]), r[6]) for r in rows]
 
     async def save_scores(self, scores: Sequence[tuple[int, float, list[Any]]]) -> None:
         now = self._now()

@@ -880,6 +880,8 @@ async def merge_into(
         "tickets",
         "channel_interactions",
         "consent_changes",
+        "orders",
+        "contracts",
     ):
         await conn.execute(
             f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep_id, other_id)

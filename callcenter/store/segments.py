@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callcenter.errors import ConflictError, NotFoundError, ValidationError
@@ -49,6 +50,12 @@ class CustomerFilter:
     open_callback: bool | None = None
     min_churn: float | None = None
     """Churn-risk score at least this (the last computed score; see campaigns/churn.py)."""
+    min_value: float | None = None
+    """Revenue in the last 12 months (orders from the ERP) at least this."""
+    contract_ends_within_days: int | None = None
+    """A contract ends between today and this many days from now."""
+    no_purchase_days: int | None = None
+    """No order in this many days (purchase recency)."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CustomerFilter:
@@ -62,8 +69,10 @@ class CustomerFilter:
                 continue
             if key in _FLAGS:
                 values[key] = _boolean(key, value)
-            elif key == "no_contact_days":
+            elif key in ("no_contact_days", "contract_ends_within_days", "no_purchase_days"):
                 values[key] = _days(key, value)
+            elif key == "min_value":
+                values[key] = _amount(key, value)
             elif key == "min_churn":
                 values[key] = _score(key, value)
             else:
@@ -109,6 +118,16 @@ def _score(key: str, value: Any) -> float:
     if score is None or isinstance(value, bool) or not 0 <= score <= 100:
         raise ValidationError(key, "expected a score from 0 to 100")
     return score
+
+
+def _amount(key: str, value: Any) -> float:
+    try:
+        amount = float(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        amount = None
+    if amount is None or isinstance(value, bool) or not 0 <= amount < 1e11:
+        raise ValidationError(key, "expected an amount of 0 or more")
+    return amount
 
 
 def _text(key: str, value: Any) -> str:
@@ -162,6 +181,26 @@ def compile_filter(where: CustomerFilter, *, now: float) -> tuple[list[str], lis
     if where.open_callback is not None:
         member = "c.id IN (SELECT b.customer_id FROM callbacks b WHERE b.state = 'open')"
         clauses.append(member if where.open_callback else f"NOT {member}")
+    # Orders and contracts from the ERP (store/erp.py).
+    if where.min_value is not None:
+        clauses.append(
+            "c.id IN (SELECT o.customer_id FROM orders o WHERE o.ordered_at >= ?"
+            " GROUP BY o.customer_id HAVING SUM(o.amount_cents) >= ?)"
+        )
+        params += [iso(now - 365 * 86400), round(where.min_value * 100)]
+    if where.contract_ends_within_days is not None:
+        today = datetime.fromtimestamp(now, UTC).date()
+        clauses.append(
+            "c.id IN (SELECT k.customer_id FROM contracts k"
+            " WHERE k.ends_on >= ? AND k.ends_on <= ?)"
+        )
+        params += [
+            today.isoformat(),
+            (today + timedelta(days=where.contract_ends_within_days)).isoformat(),
+        ]
+    if where.no_purchase_days is not None:
+        clauses.append("c.id NOT IN (SELECT o.customer_id FROM orders o WHERE o.ordered_at >= ?)")
+        params.append(iso(now - where.no_purchase_days * 86400))
     return clauses, params
 
 

@@ -17,8 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from callcenter.errors import ConflictError, ValidationError
-from callcenter.store import Accounts, AuditLog, User, token_hash
-from callcenter.store.accounts import ApiToken
+from callcenter.store import Accounts, AuditLog, Role, User, token_hash
+from callcenter.store.accounts import ApiToken, check_extension, check_username, sip_user
 from callcenter.web.auth import API_TOKEN_PREFIX, Passwords, new_token
 
 MIN_PASSWORD = 8
@@ -31,6 +31,26 @@ def check_password(password: object, field: str = "password") -> str:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise ValidationError(field, f"{MIN_PASSWORD} to {MAX_PASSWORD} characters")
     return password
+
+
+def check_role(role: object) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValidationError("role", "expected agent, supervisor or admin") from None
+
+
+def check_interface(extension: object) -> str | None:
+    """None (no phone), or an Asterisk interface such as ``PJSIP/2001`` or, for a browser
+    phone, ``PJSIP/w2001``."""
+    if extension is None or extension == "":
+        return None
+    if not isinstance(extension, str) or len(extension) > 128:
+        raise ValidationError("extension", "expected an Asterisk interface such as PJSIP/2001")
+    try:
+        return check_extension(extension.strip())
+    except ValueError as exc:
+        raise ValidationError("extension", str(exc)) from None
 
 
 def check_label(label: object) -> str:
@@ -77,6 +97,95 @@ class AccountAdmin:
             raise ConflictError("you cannot disable your own account")
         await self._accounts.set_active(user.id, active)
         await self._audit.audit(actor, "user.enable" if active else "user.disable", user.username)
+        await self._after_change()
+        return await self._accounts.get_user(user.username)
+
+    async def create_user(
+        self,
+        actor: str,
+        username: object,
+        role: object,
+        password: object,
+        *,
+        extension: object = None,
+        sip_password: object = None,
+    ) -> User:
+        """A new user; ``sip_password`` gives their PJSIP extension a browser phone."""
+        if not isinstance(username, str):
+            raise ValidationError("username", "required")
+        try:
+            name = check_username(username)
+        except ValueError as exc:
+            raise ValidationError("username", str(exc)) from None
+        checked_role = check_role(role)
+        checked_password = check_password(password)
+        interface = check_interface(extension)
+        sip = self._check_sip_password(sip_password, interface)
+        digest = await self._passwords.hash(checked_password)
+        user = await self._accounts.add_user(
+            name, checked_role, digest, extension=interface, now=self._clock()
+        )
+        if sip is not None:
+            await self._accounts.set_sip_password(user.id, sip, now=self._clock())
+        await self._audit.audit(
+            actor,
+            "user.create",
+            user.username,
+            {"role": checked_role.value, "extension": interface, "browser_phone": sip is not None},
+        )
+        return user
+
+    @staticmethod
+    def _check_sip_password(sip_password: object, interface: str | None) -> str | None:
+        if sip_password is None or sip_password == "":
+            return None
+        if sip_user(interface) is None:
+            raise ValidationError(
+                "sip_password", "a browser phone needs a PJSIP extension such as PJSIP/w2001"
+            )
+        return check_password(sip_password, "sip_password")
+
+    async def update(
+        self,
+        actor: str,
+        username: str,
+        *,
+        role: object = None,
+        extension: object = ...,
+        sip_password: object = None,
+    ) -> User:
+        """Change a user's role, extension and browser-phone SIP password (each audited).
+        Nobody changes their own role (the last admin must not demote themselves by a slip)."""
+        user = await self._accounts.get_user(username)
+        if role is not None:
+            new_role = check_role(role)
+            if new_role is not user.role:
+                if user.username == actor:
+                    raise ConflictError("you cannot change your own role")
+                await self._accounts.set_role(user.id, new_role)
+                await self._audit.audit(
+                    actor,
+                    "user.role",
+                    user.username,
+                    {"from": user.role.value, "to": new_role.value},
+                )
+        interface = user.extension
+        if extension is not ...:
+            interface = check_interface(extension)
+            if interface != user.extension:
+                await self._accounts.set_extension(user.id, interface)
+                await self._audit.audit(
+                    actor,
+                    "user.extension",
+                    user.username,
+                    {"from": user.extension, "to": interface},
+                )
+        sip = self._check_sip_password(sip_password, interface)
+        if sip is not None:
+            await self._accounts.set_sip_password(user.id, sip, now=self._clock())
+            await self._audit.audit(
+                actor, "user.sip_password", user.username, {"extension": interface}
+            )
         await self._after_change()
         return await self._accounts.get_user(user.username)
 
@@ -138,4 +247,11 @@ class AccountAdmin:
         return token
 
 
-__all__ = ["AccountAdmin", "check_days", "check_label", "check_password"]
+__all__ = [
+    "AccountAdmin",
+    "check_days",
+    "check_interface",
+    "check_label",
+    "check_password",
+    "check_role",
+]

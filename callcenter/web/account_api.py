@@ -22,18 +22,49 @@ def _only(body: dict[str, object], allowed: tuple[str, ...]) -> None:
             raise ValidationError(key, f"unknown field (allowed: {', '.join(allowed)})")
 
 
-async def update_user(request: web.Request) -> web.Response:
-    """``PATCH /api/users/{username}`` ``{"active": false}``: disable (sessions, tokens and
-    open sockets stop at once) or enable a user."""
+async def create_user(request: web.Request) -> web.Response:
+    """``POST /api/users`` ``{"username", "role", "password", "extension"?, "sip_password"?}``
+    (admins): ``sip_password`` makes the PJSIP extension a browser phone."""
     body = await read_json_object(request)
-    _only(body, ("active",))
-    active = body.get("active")
-    if not isinstance(active, bool):
-        raise ValidationError("active", "expected true or false")
-    actor = request[PRINCIPAL_KEY].user.username
-    user = await request.app[ACCOUNT_ADMIN_KEY].set_active(
-        actor, request.match_info["username"], active
+    _only(body, ("username", "role", "password", "extension", "sip_password"))
+    user = await request.app[ACCOUNT_ADMIN_KEY].create_user(
+        request[PRINCIPAL_KEY].user.username,
+        body.get("username"),
+        body.get("role"),
+        body.get("password"),
+        extension=body.get("extension"),
+        sip_password=body.get("sip_password"),
     )
+    return json_response({"user": user.to_dict()}, status=201)
+
+
+async def update_user(request: web.Request) -> web.Response:
+    """``PATCH /api/users/{username}`` ``{"active"?, "role"?, "extension"?, "sip_password"?}``:
+    disable (sessions, tokens and open sockets stop at once) or enable a user, change their
+    role, their phone's interface (null: none) or their browser phone's SIP password."""
+    body = await read_json_object(request)
+    _only(body, ("active", "role", "extension", "sip_password"))
+    if not body:
+        raise ValidationError("active", "nothing to change")
+    actor = request[PRINCIPAL_KEY].user.username
+    admin = request.app[ACCOUNT_ADMIN_KEY]
+    username = request.match_info["username"]
+    if "active" in body and not isinstance(body["active"], bool):
+        raise ValidationError("active", "expected true or false")
+    if "role" in body and not isinstance(body["role"], str):
+        raise ValidationError("role", "expected agent, supervisor or admin")
+    user = None
+    if body.keys() & {"role", "extension", "sip_password"}:
+        user = await admin.update(
+            actor,
+            username,
+            role=body.get("role"),
+            extension=body.get("extension", ...),
+            sip_password=body.get("sip_password"),
+        )
+    if "active" in body:
+        user = await admin.set_active(actor, username, body["active"])
+    assert user is not None
     return json_response({"user": user.to_dict()})
 
 
@@ -115,6 +146,7 @@ __all__ = [
     "USERNAME",
     "change_own_password",
     "create_token",
+    "create_user",
     "list_tokens",
     "reset_password",
     "revoke_token",

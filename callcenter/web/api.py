@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from callcenter.errors import StoreError
 from callcenter.store import CallQuery, Role, User
@@ -37,6 +38,7 @@ from callcenter.web.linkstatus import link_report
 from callcenter.web.requests import (
     MAX_TEXT,
     _limit,
+    _moment,
     _single,
     _unknown,
     encode_cursor,
@@ -157,16 +159,36 @@ async def list_users(request: web.Request) -> web.Response:
     return json_response({"items": [user.to_dict() for user in users]})
 
 
-AUDIT_PARAMS = ("actor", "action", "limit")
+AUDIT_PARAMS = ("actor", "action", "customer", "from", "to", "before", "limit")
+
+
+def _positive(params: MultiMapping[str], key: str) -> int | None:
+    text = _single(params, key)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**62:
+        raise ValidationError(key, "expected a positive integer")
+    return int(text)
+
+
+def _stamp(key: str, value: str | None) -> str | None:
+    moment = _moment(key, value)
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def list_audit(request: web.Request) -> web.Response:
-    """Newest entries first; ``?actor=`` / ``?action=`` narrow, ``?limit=`` (1..500)."""
+    """Newest entries first; ``?actor=`` (who), ``?action=`` (what; ``customer.*`` a
+    prefix), ``?customer=`` (which customer, by id), ``?from=`` / ``?to=`` (when, ISO 8601,
+    ``to`` exclusive) narrow; ``?before=`` an entry id to page on, ``?limit=`` (1..500)."""
     params = request.query
     _unknown(params, AUDIT_PARAMS)
     entries = await request.app[AUDIT_KEY].recent(
         limit=_limit(params, 100),
         actor=_single(params, "actor"),
         action=_single(params, "action"),
+        customer_id=_positive(params, "customer"),
+        since=_stamp("from", _single(params, "from")),
+        until=_stamp("to", _single(params, "to")),
+        before_id=_positive(params, "before"),
     )
     return json_response({"items": [entry.to_dict() for entry in entries]})

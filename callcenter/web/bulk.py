@@ -43,55 +43,22 @@ from callcenter.web.keys import (
     PRINCIPAL_KEY,
     SETTINGS_KEY,
 )
-from callcenter.web.requests import _single, _unknown, parse_call_query
+from callcenter.web.requests import (
+    _delimiter,
+    _part_chunks,
+    _single,
+    _Spool,
+    _unknown,
+    parse_call_query,
+)
 
 IMPORT_BATCH = 1000
 """Rows per transaction for uploads: small enough that lookups never wait long for the lock."""
-SPOOL_CHUNK = 1 << 20
-DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
-
-
-def _delimiter(text: str | None) -> str | None:
-    if text is None:
-        return None
-    if text not in DELIMITERS:
-        raise ValidationError("delimiter", "expected , or ; or tab")
-    return DELIMITERS[text]
-
-
-class _Spool:
-    """Copies an upload into a temporary file in 1 MiB writes, off the event loop."""
-
-    def __init__(self, file: IO[bytes], limit: int) -> None:
-        self.file = file
-        self._limit = limit
-        self._size = 0
-        self._buffer = bytearray()
-
-    async def feed(self, chunks: AsyncIterator[bytes]) -> None:
-        async for chunk in chunks:
-            self._size += len(chunk)
-            if self._size > self._limit:
-                raise web.HTTPRequestEntityTooLarge(max_size=self._limit, actual_size=self._size)
-            self._buffer += chunk
-            if len(self._buffer) >= SPOOL_CHUNK:
-                await self._flush()
-        await self._flush()
-
-    async def _flush(self) -> None:
-        if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
-            await asyncio.to_thread(self.file.write, data)
 
 
 async def _chunks_of(stream: StreamReader) -> AsyncIterator[bytes]:
     async for chunk in stream.iter_chunked(1 << 16):
-        yield chunk
-
-
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(1 << 16):
         yield chunk
 
 

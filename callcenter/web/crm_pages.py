@@ -37,3 +37,11 @@ async def tickets_page(request: web.Request) -> web.Response:
 
 async def callbacks_page(request: web.Request) -> web.Response:
     return _render(request, "callbacks.html", "Callbacks", "callbacks")
+
+
+async def admin_page(request: web.Request) -> web.Response:
+    return _render(request, "admin.html", "Administration", "admin")
+
+
+async def import_page(request: web.Request) -> web.Response:
+    return _render(request, "import.html", "Import", "import")

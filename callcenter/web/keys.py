@@ -11,6 +11,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from callcenter.ami.link import AmiLink
 from callcenter.campaigns.dialer import Dialer
 from callcenter.campaigns.retention import Retention
+from callcenter.crm.imports import ImportRunner
 from callcenter.crm.phones import PhoneNormalizer
 from callcenter.crm.privacy import PrivacyService
 from callcenter.live.hub import Hub
@@ -35,6 +36,7 @@ from callcenter.store.browse import CustomerBrowser
 from callcenter.store.campaigns import Campaigns
 from callcenter.store.cdr_recovery import CdrRecovery
 from callcenter.store.channels import ChannelInteractions
+from callcenter.store.erp import Erp
 from callcenter.store.reports import Reports
 from callcenter.transcription.jobs import TranscriptionService
 from callcenter.web.account_admin import AccountAdmin
@@ -94,3 +96,5 @@ TRANSPORT_KEY = web.AppKey("transport", Transport)
 SIMULATED_PHONES_KEY = web.AppKey("simulated_phones", bool)
 PAGES_KEY: web.AppKey[Pages] = web.AppKey("pages")
 SIP_PROXY_KEY: web.AppKey[SipProxy] = web.AppKey("sip_proxy")
+ERP_KEY = web.AppKey("erp", Erp)
+IMPORTS_KEY = web.AppKey("imports", ImportRunner)

@@ -84,6 +84,13 @@ _FILTERS = [
         "open_ticket", "has an open ticket of this kind", {"enum": ["any", "ticket", "complaint"]}
     ),
     _query("open_callback", "has (true) or has no (false) open callback", {"type": "boolean"}),
+    _query("min_value", "revenue in the last 12 months at least", {"type": "number"}),
+    _query(
+        "contract_ends_within_days",
+        "a contract ends within this many days",
+        {"type": "integer", "minimum": 0},
+    ),
+    _query("no_purchase_days", "no order for this many days", {"type": "integer", "minimum": 0}),
 ]
 _CALL_FILTERS = [
     _query("from", "started at or after (ISO 8601)", _TIME),
@@ -138,12 +145,45 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         ),
         "responses": {"204": {"description": "changed"}},
     },
+    "user_create": {
+        "summary": (
+            "Create a user (admins); sip_password makes a PJSIP extension a browser phone. Audited"
+        ),
+        "requestBody": _body(
+            _schema(
+                {
+                    "username": _STRING,
+                    "role": {"enum": ["agent", "supervisor", "admin"]},
+                    "password": _STRING,
+                    "extension": _NULLABLE_STRING,
+                    "sip_password": _STRING,
+                },
+                ["username", "role", "password"],
+            )
+        ),
+        "responses": {"201": _json({"type": "object"}, "created"), "409": answer("Conflict")},
+    },
+    "admin_settings": {
+        "summary": "The effective settings (file, environment, defaults), secrets masked",
+        "responses": {"200": _json({"type": "object"})},
+    },
     "user_update": {
         "summary": (
-            "Disable (active: false) or enable a user; a disabled user's sessions, API tokens"
-            " and open sockets stop at once. Audited"
+            "Disable (active: false) or enable a user (a disabled user's sessions, API tokens"
+            " and open sockets stop at once), change their role, extension (null: none) or"
+            " browser phone SIP password. Audited"
         ),
-        "requestBody": _body(_schema({"active": {"type": "boolean"}}, ["active"])),
+        "requestBody": _body(
+            _schema(
+                {
+                    "active": {"type": "boolean"},
+                    "role": {"enum": ["agent", "supervisor", "admin"]},
+                    "extension": _NULLABLE_STRING,
+                    "sip_password": _STRING,
+                },
+                [],
+            )
+        ),
         "responses": {"200": _json({"type": "object"}), "409": answer("Conflict")},
     },
     "user_password": {
@@ -178,7 +218,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "audit": {
         "summary": "The audit log, newest first",
-        "parameters": [_query("actor", "username"), _query("action", "action name"), _LIMIT],
+        "parameters": [
+            _query("actor", "username (who)"),
+            _query("action", "action name (what); customer.* matches a prefix"),
+            _query("customer", "customer id (which customer)", {"type": "integer"}),
+            _query("from", "ISO 8601 (when, inclusive)"),
+            _query("to", "ISO 8601 (when, exclusive)"),
+            _query("before", "entry id: the page after it", {"type": "integer"}),
+            _LIMIT,
+        ],
         "responses": {"200": _items("AuditEntry")},
     },
     "openapi": {
@@ -379,6 +427,84 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {"200": _items("Customer", segment=ref("Segment"))},
     },
     "segment_delete": {"summary": "Delete a segment", "responses": {"204": _NO_CONTENT}},
+    # --- orders and contracts from the ERP (callcenter/web/erp_api.py)
+    "customer_orders": {
+        "summary": (
+            "The customer's orders (newest first), contracts and value: revenue_12m,"
+            " revenue_lifetime, last_order_at, days_since_last_order, contract_end"
+        ),
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "customer_order_put": {
+        "summary": (
+            "An order (idempotent by external_id: the same one again updates it, 200 with"
+            " updated: true). Audited"
+        ),
+        "requestBody": _body(
+            _schema(
+                {
+                    "external_id": _STRING,
+                    "ordered_at": {"type": "string", "format": "date-time"},
+                    "amount": {"type": ["number", "string"]},
+                    "currency": _STRING,
+                    "description": _STRING,
+                },
+                ["external_id", "ordered_at", "amount"],
+            )
+        ),
+        "responses": {
+            "201": _json({"type": "object"}, "created"),
+            "200": _json({"type": "object"}, "updated"),
+        },
+    },
+    "customer_contract_put": {
+        "summary": "A contract (idempotent by external_id like orders). Audited",
+        "requestBody": _body(
+            _schema(
+                {
+                    "external_id": _STRING,
+                    "product": _STRING,
+                    "starts_on": {"type": "string", "format": "date"},
+                    "ends_on": {"type": ["string", "null"], "format": "date"},
+                },
+                ["external_id", "product", "starts_on"],
+            )
+        ),
+        "responses": {
+            "201": _json({"type": "object"}, "created"),
+            "200": _json({"type": "object"}, "updated"),
+        },
+    },
+    # --- imports as batches (callcenter/web/imports_api.py)
+    "import_preview": {
+        "summary": "A file's header, delimiter, automatic mapping and sample rows",
+        "parameters": [_query("kind", "customers, interactions, orders, contracts", required=True)],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": _STRING}}},
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_start": {
+        "summary": (
+            "Start an import (multipart: kind, mapping as JSON, delimiter, file); 202 with"
+            " the batch, which runs in the background"
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+        },
+        "responses": {"202": _json({"type": "object"}, "started")},
+    },
+    "imports": {
+        "summary": "Import batches, newest first",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_batch": {
+        "summary": "One batch: state, progress, rows done, errors so far",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    "import_rejects": {
+        "summary": "A batch's rejected rows with their reasons (CSV). Audited",
+        "responses": {"200": _CSV},
+    },
     # --- the CRM pages (callcenter/web/crm_api.py)
     "customers_browse": {
         "summary": "A page of customers: search, filters, sort, offset, with a (capped) count",

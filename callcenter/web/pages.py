@@ -60,6 +60,8 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("wallboard", "Wallboard", "supervisor admin"),
     ("reports", "Reports", "supervisor admin"),
     ("campaigns", "Campaigns", "supervisor admin"),
+    ("import", "Import", "supervisor admin"),
+    ("admin", "Administration", "admin"),
 )
 
 _STATIC_TYPES = {

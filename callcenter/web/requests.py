@@ -4,15 +4,16 @@ never each other (tests/test_architecture.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from multidict import MultiMapping
 
 from callcenter.errors import (
@@ -267,3 +268,49 @@ def pbx_error(exc: AmiError) -> web.Response:
             f"The phone system refused: {exc}",
         )
     return error_response(status, exc.error_id, message, {"pbx": str(exc)})
+
+
+# --- uploads ----------------------------------------------------------------------------
+
+SPOOL_CHUNK = 1 << 20
+
+
+DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text not in DELIMITERS:
+        raise ValidationError("delimiter", "expected , or ; or tab")
+    return DELIMITERS[text]
+
+
+class _Spool:
+    """Copies an upload into a temporary file in 1 MiB writes, off the event loop."""
+
+    def __init__(self, file: IO[bytes], limit: int) -> None:
+        self.file = file
+        self._limit = limit
+        self._size = 0
+        self._buffer = bytearray()
+
+    async def feed(self, chunks: AsyncIterator[bytes]) -> None:
+        async for chunk in chunks:
+            self._size += len(chunk)
+            if self._size > self._limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=self._limit, actual_size=self._size)
+            self._buffer += chunk
+            if len(self._buffer) >= SPOOL_CHUNK:
+                await self._flush()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await asyncio.to_thread(self.file.write, data)
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(1 << 16):
+        yield chunk

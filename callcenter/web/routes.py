@@ -15,6 +15,7 @@ from aiohttp import web
 
 from callcenter.web import (
     account_api,
+    admin,
     agent_api,
     api,
     bulk,
@@ -23,6 +24,8 @@ from callcenter.web import (
     crm,
     crm_api,
     crm_pages,
+    erp_api,
+    imports_api,
     pages,
     phone,
     preview,
@@ -59,6 +62,14 @@ ROUTES: tuple[Route, ...] = (
     # Agents too, but the handler narrows them to their own calls.
     Route("GET", "/api/calls", api.list_calls, ANY_USER.audited("calls.list"), "calls"),
     Route("GET", "/api/users", api.list_users, ADMINS.audited("users.list"), "users"),
+    Route("POST", "/api/users", account_api.create_user, ADMINS, "user_create"),
+    Route(
+        "GET",
+        "/api/admin/settings",
+        admin.settings_view,
+        ADMINS.audited("settings.read"),
+        "admin_settings",
+    ),
     Route("GET", "/api/audit", api.list_audit, ADMINS.audited("audit.list"), "audit"),
     # Accounts: AccountAdmin writes the audit entries (the command line shares it).
     Route("POST", "/api/me/password", account_api.change_own_password, ANY_USER, "me_password"),
@@ -255,6 +266,42 @@ ROUTES: tuple[Route, ...] = (
         ANY_USER.audited("interaction.create"),
         "customer_interaction_add",
     ),
+    # Orders and contracts from the ERP (integrations: a supervisor's or admin's token).
+    Route(
+        "GET",
+        f"/api/customers/{ID}/orders",
+        erp_api.customer_orders,
+        ANY_USER.audited("orders.read"),
+        "customer_orders",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/orders",
+        erp_api.put_order,
+        SUPERVISORS.audited("order.put"),
+        "customer_order_put",
+    ),
+    Route(
+        "POST",
+        f"/api/customers/{ID}/contracts",
+        erp_api.put_contract,
+        SUPERVISORS.audited("contract.put"),
+        "customer_contract_put",
+    ),
+    # Imports as batches (the /import page): started in the background, progress, rejects.
+    Route(
+        "POST", "/api/imports/preview", imports_api.preview_import, SUPERVISORS, "import_preview"
+    ),
+    Route("POST", "/api/imports", imports_api.start_import, SUPERVISORS, "import_start"),
+    Route("GET", "/api/imports", imports_api.list_imports, SUPERVISORS, "imports"),
+    Route("GET", f"/api/imports/{ID}", imports_api.get_import, SUPERVISORS, "import_batch"),
+    Route(
+        "GET",
+        f"/api/imports/{ID}/rejected.csv",
+        imports_api.rejected_csv,
+        SUPERVISORS.audited("import.rejects"),
+        "import_rejects",
+    ),
     # The import handler audits itself, with the summary.
     Route(
         "POST",
@@ -291,6 +338,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"/customers/{ID}", crm_pages.customer_page, PUBLIC, "customer_page"),
     Route("GET", "/tickets", crm_pages.tickets_page, PUBLIC, "tickets_page"),
     Route("GET", "/callbacks", crm_pages.callbacks_page, PUBLIC, "callbacks_page"),
+    Route("GET", "/admin", crm_pages.admin_page, PUBLIC, "admin_page"),
+    Route("GET", "/import", crm_pages.import_page, PUBLIC, "import_page"),
     Route("GET", "/static/{path:[A-Za-z0-9_./-]{1,200}}", pages.static_file, PUBLIC, "static"),
     Route("GET", "/api/agent/state", agent_api.agent_state, ANY_USER, "agent_state"),
     Route("GET", "/api/agent/options", agent_api.options, ANY_USER, "agent_options"),

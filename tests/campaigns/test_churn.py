@@ -13,6 +13,7 @@ from callcenter.settings import CampaignSettings
 from callcenter.store import Customers, Database
 from callcenter.store.campaigns import Campaigns
 from callcenter.store.customers import CustomerInput, Phone
+from callcenter.store.erp import ContractInput, Erp
 from callcenter.store.segments import CustomerFilter, Segments
 from tests.campaigns.conftest import START, Clock
 
@@ -56,9 +57,12 @@ async def test_recompute_and_retention_list(
     risky = await customers.create(
         CustomerInput(
             name="Risky",
-            custom={"contract_end": "2026-03-10"},
+            custom={"contract_end": "2099-01-01"},  # a custom field no longer counts
             phones=(Phone("+4930100001", "+4930100001"),),
         )
+    )
+    await Erp(db, clock=clock).put_contract(
+        risky["id"], ContractInput("k-1", "Fibre", starts_on="2020-01-01", ends_on="2026-03-10")
     )
     clock.now = START - 5 * DAY
     await customers.create(CustomerInput(name="Fresh", phones=(Phone("+49301", "+49301"),)))
@@ -79,8 +83,9 @@ async def test_the_retention_segment_holds_the_customers_above_the_threshold(
     db: Database, customers: Customers, store: Campaigns, clock: Clock
 ) -> None:
     clock.now = START - 400 * DAY
-    risky = await customers.create(
-        CustomerInput(name="Risky", custom={"contract_end": "2026-03-10"})
+    risky = await customers.create(CustomerInput(name="Risky"))
+    await Erp(db, clock=clock).put_contract(
+        risky["id"], ContractInput("k-1", "Fibre", starts_on="2020-01-01", ends_on="2026-03-10")
     )
     clock.now = START - 5 * DAY
     await customers.create(CustomerInput(name="Fresh"))

@@ -30,8 +30,7 @@ import pytest
 
 from callcenter.model.attempts import AttemptState
 from callcenter.store import Role
-from callcenter.web.campaigns import CAMPAIGNS_KEY
-from callcenter.web.keys import ACCOUNTS_KEY, PASSWORDS_KEY
+from callcenter.web.keys import ACCOUNTS_KEY, CAMPAIGNS_KEY, PASSWORDS_KEY
 from callcenter.web.sip_proxy import SIP_PROXY_KEY
 from tests.pbx.conftest import Server, ServerFactory
 from tests.pbx.kit import Kit, Lab, start_scenario, wait_event
