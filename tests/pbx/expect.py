@@ -18,12 +18,17 @@ def transfers_of(truth: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def offered_of(truth: dict[str, Any]) -> list[str]:
-    """Agents the queue rang: the driver lists them only when it made one ring in vain."""
+    """Every device that rang: the queue's agents (the driver lists them only when it made one
+    ring in vain), then each transfer's target."""
     if "agents_offered" in truth:
         return list(truth["agents_offered"])
     transfers = truth.get("transfers") or []
     if transfers:
-        return [transfers[0]["from_agent"]]
+        offered = [transfers[0]["from_agent"]]
+        for transfer in transfers:
+            if transfer["to"] not in offered:
+                offered.append(transfer["to"])
+        return offered
     return [truth["agent"]] if truth.get("agent") else []
 
 

@@ -166,17 +166,21 @@ def assert_pops(
     final: str | None = None,
 ) -> None:
     """Each device in ``rang`` (ext -> when the call was answered, seen on the lab's AMI) got
-    the ``ring`` pop with the caller's card first, then ``answered`` naming ``taker``, then
-    ``ended`` naming the call's last agent (``final``, after a transfer; else ``taker``)."""
+    the ``ring`` pop with the caller's card first, then ``answered`` naming ``taker`` (and,
+    after a transfer, another ``answered`` naming the new agent), then ``ended`` naming the
+    call's last agent (``final``, after a transfer; else ``taker``)."""
     for ext, answered_at in rang.items():
         pops = desks.pops(ext, call_id)
         kinds = [p["type"] for p in pops]
-        assert kinds[0] == "ring" and kinds[-2:] == ["answered", "ended"], (ext, pops)
-        assert set(kinds[:-2]) == {"ring"}, (ext, pops)
+        assert kinds[0] == "ring" and kinds[-1] == "ended", (ext, pops)
+        first = kinds.index("answered")
+        assert set(kinds[:first]) == {"ring"} and set(kinds[first:-1]) == {"answered"}, pops
         ring = pops[0]
         assert (ring["caller_number"], ring["caller_name"]) == caller, (ext, ring)
         assert [c["id"] for c in ring["customers"]] == [customer_id], (ext, ring)
-        assert pops[-2] == {"type": "answered", "call_id": call_id, "agent": taker}, (ext, pops)
+        taken = [p["agent"] for p in pops if p["type"] == "answered"]
+        assert pops[first] == {"type": "answered", "call_id": call_id, "agent": taker}, pops
+        assert taken[-1] == (final or taker), (ext, pops)
         ended = {"outcome": pops[-1]["outcome"], "agent": pops[-1]["agent"]}
         assert ended == {"outcome": "answered", "agent": final or taker}, (ext, pops)
         assert desks.first_ring_at(ext) < answered_at, f"{ext}: the pop came after the answer"
@@ -348,10 +352,7 @@ async def test_queue_with_local_from_queue_members(lab: Lab, server: ServerFacto
 async def test_star8_group_pickup(lab: Lab, server: ServerFactory) -> None:
     """DID 4930555207 -> 2011 rings (call group 1); 2012 (pickup group 1) dials ``*8``, which
     chan_pjsip handles itself: one call, answered by 2012, no transfer; the caller hangs up.
-
-    Not asserted (reported on issue 12): the picker's own panel gets no pop at all, neither a
-    card nor ``answered``: the model offers 2012 the call (``agents_offered``) but emits no
-    ``AgentRinging`` for it, and ``answered`` goes only to the phones that rang."""
+    The picker's panel gets the customer's card as it connects, then ``answered`` (itself)."""
     did, number, name = "4930555207", "+4917612345678", "Max Mobil"
     srv = await server()
     customer = await add_customer(srv.client, name, number)
@@ -384,17 +385,18 @@ async def test_star8_group_pickup(lab: Lab, server: ServerFactory) -> None:
         }
         assert {key: row[key] for key in expected} == expected
         assert "PJSIP/2011" in row["agents_offered"], row["agents_offered"]
+        picker = desks.pops("2012", call_id)
+        assert [p["type"] for p in picker][:1] == ["ring"], picker
+        assert [c["id"] for c in picker[0]["customers"]] == [customer], picker[0]
+        assert {"type": "answered", "call_id": call_id, "agent": "PJSIP/2012"} in picker, picker
         await assert_linked(srv, customer, call_id, f"+{did}")
 
 
 async def test_blonde_transfer_from_a_ring_group(lab: Lab, server: ServerFactory) -> None:
     """Ring group 600: 2001 answers the customer, then (AMI ``Atxfer``) dials 2006 and hangs up
     while 2006 still rings; 2006 answers later and hangs up: one call, agent 2006, one
-    transfer from 2001 to 2006; 2006's pop rings with the customer's card.
-
-    Not asserted (reported on issue 12): 2006 gets ``ring`` then only ``ended``, no
-    ``answered`` when it takes the call: the model emits ``CallAnswered`` once per call, at the
-    first answer (2001's)."""
+    transfer from 2001 to 2006; 2006's pop rings with the customer's card and hears
+    ``answered`` (itself) when it takes the call."""
     did, number, name = "4930555200", "+493033322211", "Blonde Transfer"
     srv = await server()
     customer = await add_customer(srv.client, name, number)
@@ -453,6 +455,7 @@ async def test_blonde_transfer_from_a_ring_group(lab: Lab, server: ServerFactory
         assert desks.sockets["2006"].first("ring")[0] < target_answered_at
         ended = {"type": "ended", "call_id": call_id, "outcome": "answered", "agent": "PJSIP/2006"}
         assert target[-1] == ended, target
+        assert {"type": "answered", "call_id": call_id, "agent": "PJSIP/2006"} in target, target
         assert "PJSIP/2006" in row["agents_offered"], row["agents_offered"]
 
 

@@ -115,7 +115,8 @@ async def test_a_real_call_is_transcribed_leg_by_leg(
     oracle = {speaker: words for speaker, (_, words) in made.items()}
     assert all(sum(words.values()) >= 2 for words in oracle.values()), oracle
 
-    srv = await server()
+    # Recording paths from the PBX are used only inside the configured recordings folder.
+    srv = await server(CALLCENTER_CRM_RECORDINGS_DIR=str(pbx_kit.recordings))
     assert (await srv.health())["transcription"]["available"], await srv.health()
     await _consenting_customer(srv)
     try:

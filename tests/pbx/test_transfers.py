@@ -64,7 +64,7 @@ async def test_server_transfers_and_hangs_up_with_its_own_actions(
         "caller_number": "+4930123123",
         "caller_name": "Panel Transfer",
         "queue": "support",
-        "agents_offered": ["PJSIP/2001"],
+        "agents_offered": ["PJSIP/2001", "PJSIP/2002"],  # every device that rang
         "agent": "PJSIP/2002",
         "outcome": "answered",
         "hangup_by": "caller",
