@@ -5,10 +5,10 @@ blocks). One named task handles them in order, so an agent never sees "answered"
 "ring" it refers to:
 
 - ``AgentRinging`` (Asterisk's ``AgentCalled`` for queue calls, a ``DialBegin`` to an agent's
-  device otherwise): the customer(s) for the caller's number are looked up and a ``ring``
-  message goes to that agent's topic only. The pop never waits on a write: for an unknown
-  number the ring goes out at once without a customer, and a ``card`` message follows with the
-  stub customer once it is written (the same record the call log will link the call to);
+  device otherwise): a ``ring`` message goes to that agent's topic at once, from what Asterisk
+  said (number, name, queue): the pop never waits on the database. A ``card`` message follows
+  with the customer(s) having the number (a stub written for an unknown number, the same record
+  the call log will link the call to), their latest history, and a campaign call's context;
 - ``CallAnswered``: every agent the call rang for gets ``answered`` with who took it (the
   taker's panel turns the pop into the connected view, the others clear it);
 - ``CallFinished``: ``ended`` with the outcome (an abandoned caller clears the pop).
@@ -87,7 +87,7 @@ class ScreenPops:
         self._clock = clock
         self._queue: asyncio.Queue[Change] = asyncio.Queue()
         self._rang: dict[str, set[str]] = {}  # call_id -> agent topics it rang
-        self._stubs: set[asyncio.Task[None]] = set()  # cards completed after their ring
+        self._cards: set[asyncio.Task[None]] = set()  # cards sent after their ring
         self.pops_sent = 0
 
     def on_change(self, change: Change) -> None:
@@ -103,9 +103,9 @@ class ScreenPops:
                 except Exception:
                     log.exception("screen pop failed for %s", type(change).__name__)
         finally:
-            for task in self._stubs:
+            for task in self._cards:
                 task.cancel()
-            await asyncio.gather(*self._stubs, return_exceptions=True)
+            await asyncio.gather(*self._cards, return_exceptions=True)
 
     async def _handle(self, change: Change) -> None:
         if isinstance(change, AgentRinging):
@@ -133,10 +133,7 @@ class ScreenPops:
         self._rang.setdefault(ring.call_id, set()).add(topic)
         if not self._hub.subscribers_of(topic):
             return  # nobody logged in at that phone: no lookup for nothing
-        card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, False)
-        campaign: dict[str, Any] | None = None
-        if ring.dial_id is not None and self._campaign_lookup is not None:
-            campaign = await self._campaign_lookup(ring.dial_id)
+        # The ring goes out at once, from what Asterisk said; the card follows from the CRM.
         self._hub.publish(
             topic,
             {
@@ -146,23 +143,41 @@ class ScreenPops:
                 "caller_number": ring.caller_number,
                 "caller_name": ring.caller_name,
                 "at": self._clock(),
-                **card,
+                "customers": [],
+                "history": [],
+                "campaign": None,
+                "churn": None,
+            },
+        )
+        self.pops_sent += 1
+        task = asyncio.create_task(self._card(ring, topic), name=f"pop-card {ring.call_id}")
+        self._cards.add(task)
+        task.add_done_callback(self._cards.discard)
+
+    async def _card(self, ring: AgentRinging, topic: str) -> None:
+        """The caller's card for a pop that already rang: the customers having the number (a
+        stub written for an unknown one) with their latest history, and a campaign call's
+        campaign and churn reasons."""
+        try:
+            card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, False)
+            if ring.caller_number and not card.get("customers"):
+                card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, True)
+            campaign: dict[str, Any] | None = None
+            if ring.dial_id is not None and self._campaign_lookup is not None:
+                campaign = await self._campaign_lookup(ring.dial_id)
+        except Exception:
+            log.exception("screen pop card for %s failed", ring.call_id)
+            return
+        if not card.get("customers") and campaign is None:
+            return
+        self._hub.publish(
+            topic,
+            {
+                "type": "card",
+                "call_id": ring.call_id,
+                "customers": card.get("customers", []),
+                "history": card.get("history", []),
                 "campaign": campaign["campaign"] if campaign else None,
                 "churn": campaign["churn"] if campaign else None,
             },
         )
-        self.pops_sent += 1
-        if ring.caller_number and not card.get("customers"):
-            task = asyncio.create_task(self._complete(ring, topic), name=f"pop-card {ring.call_id}")
-            self._stubs.add(task)
-            task.add_done_callback(self._stubs.discard)
-
-    async def _complete(self, ring: AgentRinging, topic: str) -> None:
-        """An unknown caller: write the stub customer, then send the card to the same pop."""
-        try:
-            card = await self._lookup(ring.caller_number, ring.caller_name, ring.agent, True)
-        except Exception:
-            log.exception("screen pop card for %s failed", ring.call_id)
-            return
-        if card.get("customers"):
-            self._hub.publish(topic, {"type": "card", "call_id": ring.call_id, **card})

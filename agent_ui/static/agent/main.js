@@ -395,9 +395,11 @@ function onRing(message) {
   renderCall();
 }
 
-// An unknown caller rings at once without a customer; the stub customer follows once written.
+// A pop rings at once from what Asterisk said; the caller's card follows from the CRM.
 function onCard(message) {
   if (!state.call || state.call.call_id !== message.call_id) return;
+  const info = campaignOf(message);
+  if (info) setCampaignInfo(info);
   showCallers(message.customers || [], message.history, state.call.number);
 }
 
