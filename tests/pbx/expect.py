@@ -89,8 +89,7 @@ def cdr_expected(truth: dict[str, Any]) -> dict[str, Any]:
             "called_number": truth["did"],
             "queue": truth["queue"],
             "agent": truth.get("agent"),
-            "agents_offered": offered_of(truth)
-            + ([truth["agent"]] if truth.get("transfers") else []),
+            "agents_offered": offered_of(truth),
             "outcome": truth["outcome"],
         }
     if truth["scenario"] == "campaign":

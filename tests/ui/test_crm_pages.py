@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from callcenter.store import Role, TicketKind
 from callcenter.web.keys import CUSTOMERS_KEY, INTERACTIONS_KEY
@@ -104,7 +106,7 @@ def test_customers_page_for_a_supervisor(user_of: Any, live: LiveServer) -> None
     page.select_option("#f-limit", "25")
     page.fill("#f-q", "zed")
     page.click("#apply")
-    page.wait_for_function("document.querySelectorAll('#customer-rows tr').length === 3")
+    expect(page.locator("#customer-rows tr")).to_have_count(3)
     # save the filter as a segment, then apply it from the list
     page.fill("#f-q", "")
     page.fill("#segment-name", f"Segment {HOSTILE} {tag}")
@@ -113,10 +115,10 @@ def test_customers_page_for_a_supervisor(user_of: Any, live: LiveServer) -> None
     option = page.locator("#segment option", has_text=tag)
     assert option.text_content() == f"Segment {HOSTILE} {tag}"
     page.click("#clear")
-    page.wait_for_function(f"!location.search.includes('{tag}')")
+    expect(page).not_to_have_url(re.compile(re.escape(tag)))
     page.select_option("#segment", label=f"Segment {HOSTILE} {tag}")
-    page.wait_for_function(f"document.getElementById('f-tag').value === '{tag}'")
-    page.wait_for_function("document.querySelectorAll('#customer-rows tr').length === 4")
+    expect(page.locator("#f-tag")).to_have_value(tag)
+    expect(page.locator("#customer-rows tr")).to_have_count(4)
     # bulk: tag the whole page
     page.check("#select-page")
     assert page.text_content("#selected-count") == "4 selected"
